@@ -1,0 +1,138 @@
+//! The engine readers: SQL in, [`Snapshot`](crate::snapshot::Snapshot) out.
+//!
+//! Each engine owns its connection setup, its error classification and its
+//! version-gated SQL; nothing outside `engines/` knows SQL. The rest of the exporter
+//! sees only the enums below, so adding an engine means adding a variant, not
+//! threading generics through the server.
+
+pub mod postgres;
+pub mod tls;
+
+use std::time::Duration;
+
+use crate::snapshot::Snapshot;
+
+/// Why the exporter's own connect failed. "Full" and "down" must never look the same:
+/// an on-call engineer reads this to tell a saturated server from a dead one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConnectErrorKind {
+    TooManyConnections,
+    AuthFailed,
+    Unreachable,
+    Timeout,
+    Tls,
+    Other,
+}
+
+impl ConnectErrorKind {
+    pub const ALL: [ConnectErrorKind; 6] = [
+        ConnectErrorKind::TooManyConnections,
+        ConnectErrorKind::AuthFailed,
+        ConnectErrorKind::Unreachable,
+        ConnectErrorKind::Timeout,
+        ConnectErrorKind::Tls,
+        ConnectErrorKind::Other,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectErrorKind::TooManyConnections => "too_many_connections",
+            ConnectErrorKind::AuthFailed => "auth_failed",
+            ConnectErrorKind::Unreachable => "unreachable",
+            ConnectErrorKind::Timeout => "timeout",
+            ConnectErrorKind::Tls => "tls",
+            ConnectErrorKind::Other => "other",
+        }
+    }
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Classifies an I/O error met while opening the socket or during the handshake.
+    pub fn from_io(err: &std::io::Error) -> ConnectErrorKind {
+        use std::io::ErrorKind as K;
+        match err.kind() {
+            K::TimedOut | K::WouldBlock => ConnectErrorKind::Timeout,
+            K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::AddrNotAvailable
+            | K::BrokenPipe
+            | K::UnexpectedEof
+            | K::NotFound
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NetworkDown => ConnectErrorKind::Unreachable,
+            _ => ConnectErrorKind::Other,
+        }
+    }
+}
+
+/// A failed connect, already classified. The message comes from the server or the
+/// network stack and never contains the DSN.
+#[derive(Clone, Debug)]
+pub struct ConnectError {
+    pub kind: ConnectErrorKind,
+    pub message: String,
+}
+
+/// A read that did not produce a snapshot.
+#[derive(Clone, Debug)]
+pub enum ReadError {
+    /// The session is gone (server restarted, network cut): reconnect.
+    Lost(String),
+    /// The session works but the core of the read failed (e.g. statement timeout).
+    Failed(String),
+}
+
+/// What every read needs to know, from the configuration.
+#[derive(Clone, Debug)]
+pub struct ReadSettings {
+    /// Duration thresholds, in seconds, ascending.
+    pub thresholds: Vec<f64>,
+    pub origin_cap: usize,
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+}
+
+/// Opens sessions to one target.
+#[derive(Debug)]
+pub enum Connector {
+    Postgres(postgres::Connector),
+}
+
+impl Connector {
+    /// The name a target gets when the configuration gives none.
+    pub fn default_name(&self) -> String {
+        match self {
+            Connector::Postgres(c) => c.default_name(),
+        }
+    }
+
+    pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
+        match self {
+            Connector::Postgres(c) => c.connect(settings).await.map(Session::Postgres),
+        }
+    }
+}
+
+/// The exporter's one persistent session to a target.
+pub enum Session {
+    Postgres(postgres::Session),
+}
+
+impl Session {
+    pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
+        match self {
+            Session::Postgres(s) => s.read(settings).await,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Session::Postgres(s) => s.is_closed(),
+        }
+    }
+}

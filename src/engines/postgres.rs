@@ -1,0 +1,834 @@
+//! PostgreSQL: one session, a handful of prepared statements pipelined per read.
+//!
+//! Why the SQL looks the way it does:
+//! - Sessions are read from `pg_stat_get_activity(NULL)` rather than the
+//!   `pg_stat_activity` view, because the view joins `pg_database` and `pg_authid`: a
+//!   superuser holding a lock on either would otherwise blind the exporter exactly
+//!   when something is wrong. Names come from a separate statement and are cached, so
+//!   a locked catalog costs the names of new sessions, not the counts.
+//! - Aggregation happens in SQL (one row per origin and state), so the rows sent do
+//!   not grow with the number of sessions.
+//! - Statements are independent (no surrounding transaction), so one failing on its
+//!   lock timeout leaves the others' results intact.
+//! - Client backends only: background workers, autovacuum and WAL senders have their
+//!   own slots and never cause "too many clients".
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls::{self, Verify};
+use super::{ConnectError, ConnectErrorKind, ReadError, ReadSettings};
+use crate::dsn::{self, keyword_pairs, percent_decode, quote_keyword_value};
+use crate::snapshot::{
+    Blocking, Collector, Engine, LimitUse, LockCount, Origin, ServerCounters, SessionGroup,
+    Snapshot, State, summarize_sessions,
+};
+
+/// The name the exporter gives itself on every session, so that DBAs (and the
+/// exporter's own runbooks) can tell its session apart.
+pub const APPLICATION_NAME: &str = "dbconn_exporter";
+
+/// Oldest server version whose catalog the SQL below is written for.
+const MIN_VERSION_NUM: i32 = 100_000;
+
+pub struct Connector {
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the config itself: it holds the password.
+        f.debug_struct("Connector")
+            .field("target", &self.default_name())
+            .finish()
+    }
+}
+
+/// The parts of a DSN that tokio-postgres does not understand, taken out before it
+/// parses the rest.
+#[derive(Debug, PartialEq)]
+struct TlsParams {
+    verify: Verify,
+    root_cert: Option<PathBuf>,
+}
+
+impl Connector {
+    /// Parses a PostgreSQL DSN (URL or keyword/value form). `password` overrides any
+    /// password in the DSN. Errors never contain the password.
+    pub fn from_dsn(
+        raw: &str,
+        password: Option<&dsn::Secret>,
+        connect_timeout: Duration,
+    ) -> Result<Connector, String> {
+        let secrets = dsn::passwords_in(raw);
+        let scrub = |msg: String| dsn::scrub(&msg, &secrets);
+        let (rest, tls_params) = split_tls_params(raw).map_err(scrub)?;
+        let mut config = tokio_postgres::Config::from_str(&rest)
+            .map_err(|e| scrub(format!("invalid PostgreSQL DSN: {e}")))?;
+        if let Some(p) = password {
+            config.password(p.expose());
+        }
+        if config.get_user().is_none() {
+            return Err("invalid PostgreSQL DSN: no user given".into());
+        }
+        if config.get_hosts().is_empty() {
+            return Err("invalid PostgreSQL DSN: no host given".into());
+        }
+        config
+            .application_name(APPLICATION_NAME)
+            .connect_timeout(connect_timeout)
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(30))
+            .tcp_user_timeout(Duration::from_secs(30));
+        let client_config = tls::client_config(tls_params.verify, tls_params.root_cert.as_deref())?;
+        Ok(Connector {
+            config,
+            tls: MakeRustlsConnect::new(client_config),
+        })
+    }
+
+    /// `host:port/dbname` of the first host: the default target name.
+    pub fn default_name(&self) -> String {
+        let host = match self.config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        let port = self.config.get_ports().first().copied().unwrap_or(5432);
+        let db = self
+            .config
+            .get_dbname()
+            .or(self.config.get_user())
+            .unwrap_or("postgres");
+        format!("{host}:{port}/{db}")
+    }
+
+    pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
+        let (client, connection) = self
+            .config
+            .connect(self.tls.clone())
+            .await
+            .map_err(|e| classify_connect_error(&e))?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "PostgreSQL session ended");
+            }
+        });
+        Session::set_up(client, settings)
+            .await
+            .map_err(|e| classify_connect_error(&e))
+    }
+}
+
+fn classify_connect_error(err: &tokio_postgres::Error) -> ConnectError {
+    let message = err.to_string();
+    let kind = if let Some(db) = err.as_db_error() {
+        match db.code() {
+            c if *c == SqlState::TOO_MANY_CONNECTIONS => ConnectErrorKind::TooManyConnections,
+            c if *c == SqlState::INVALID_PASSWORD
+                || *c == SqlState::INVALID_AUTHORIZATION_SPECIFICATION =>
+            {
+                ConnectErrorKind::AuthFailed
+            }
+            c if *c == SqlState::CANNOT_CONNECT_NOW || *c == SqlState::ADMIN_SHUTDOWN => {
+                ConnectErrorKind::Unreachable
+            }
+            _ => ConnectErrorKind::Other,
+        }
+    } else if message.contains("TLS") || message.contains("tls") {
+        ConnectErrorKind::Tls
+    } else if let Some(io) = find_io_error(err) {
+        ConnectErrorKind::from_io(io)
+    } else if err.is_closed() || message.contains("connection closed") {
+        ConnectErrorKind::Unreachable
+    } else if message.contains("timeout") || message.contains("timed out") {
+        ConnectErrorKind::Timeout
+    } else if message.contains("lookup address") {
+        ConnectErrorKind::Unreachable
+    } else {
+        ConnectErrorKind::Other
+    };
+    ConnectError { kind, message }
+}
+
+fn find_io_error(err: &tokio_postgres::Error) -> Option<&std::io::Error> {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return Some(io);
+        }
+        source = s.source();
+    }
+    None
+}
+
+/// Takes `sslmode=verify-*` and `sslrootcert` out of a DSN (tokio-postgres knows
+/// neither) and returns the rest with `sslmode=require` in their place.
+fn split_tls_params(raw: &str) -> Result<(String, TlsParams), String> {
+    let mut mode: Option<String> = None;
+    let mut root_cert: Option<PathBuf> = None;
+    let rest = if dsn::scheme(raw).is_some() {
+        match raw.split_once('?') {
+            None => raw.to_string(),
+            Some((base, query)) => {
+                let mut kept = Vec::new();
+                for pair in query.split('&').filter(|p| !p.is_empty()) {
+                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+                    match percent_decode(k).as_str() {
+                        "sslmode" => mode = Some(percent_decode(v)),
+                        "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(v))),
+                        _ => kept.push(pair.to_string()),
+                    }
+                }
+                if let Some(m) = &mode {
+                    kept.push(format!("sslmode={}", tokio_sslmode(m)?));
+                }
+                if kept.is_empty() {
+                    base.to_string()
+                } else {
+                    format!("{base}?{}", kept.join("&"))
+                }
+            }
+        }
+    } else {
+        let mut kept = Vec::new();
+        for (k, v) in keyword_pairs(raw) {
+            match k.as_str() {
+                "sslmode" => mode = Some(v),
+                "sslrootcert" => root_cert = Some(PathBuf::from(v)),
+                _ => kept.push(format!("{k}={}", quote_keyword_value(&v))),
+            }
+        }
+        if let Some(m) = &mode {
+            kept.push(format!("sslmode={}", tokio_sslmode(m)?));
+        }
+        kept.join(" ")
+    };
+    let verify = match mode.as_deref() {
+        Some("verify-full") => Verify::Full,
+        Some("verify-ca") => Verify::Chain,
+        // libpq: a root certificate given with `require` means verify-ca.
+        Some("require") if root_cert.is_some() => Verify::Chain,
+        _ => Verify::Nothing,
+    };
+    Ok((rest, TlsParams { verify, root_cert }))
+}
+
+fn tokio_sslmode(mode: &str) -> Result<&'static str, String> {
+    match mode {
+        "disable" | "allow" => Ok("disable"),
+        "prefer" => Ok("prefer"),
+        "require" | "verify-ca" | "verify-full" => Ok("require"),
+        other => Err(format!(
+            "invalid PostgreSQL DSN: sslmode {other:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"
+        )),
+    }
+}
+
+/// Prepared statements, built once per session for its server version.
+struct Statements {
+    activity: Statement,
+    settings: Statement,
+    names: Statement,
+    locks: Statement,
+    blocking: Statement,
+    database_stats: Statement,
+}
+
+/// Role and database names by OID, kept from the last read that could see them.
+#[derive(Default)]
+struct Names {
+    databases: HashMap<u32, String>,
+    roles: HashMap<u32, String>,
+    user_limits: Vec<(String, i32)>,
+    database_limits: Vec<(String, i32)>,
+}
+
+pub struct Session {
+    client: Client,
+    version_num: i32,
+    version: String,
+    statements: Statements,
+    names: Names,
+}
+
+impl Session {
+    async fn set_up(
+        client: Client,
+        settings: &ReadSettings,
+    ) -> Result<Session, tokio_postgres::Error> {
+        let row = client
+            .query_one(
+                "SELECT current_setting('server_version_num')::int4, current_setting('server_version')",
+                &[],
+            )
+            .await?;
+        let version_num: i32 = row.try_get(0)?;
+        let version: String = row.try_get(1)?;
+        client
+            .batch_execute(&session_settings_sql(version_num, settings))
+            .await?;
+        let sql = Sql::for_version(version_num, &settings.thresholds);
+        let (activity, settings_stmt, names, locks, blocking, database_stats) = futures::try_join!(
+            client.prepare(&sql.activity),
+            client.prepare(&sql.settings),
+            client.prepare(&sql.names),
+            client.prepare(&sql.locks),
+            client.prepare(&sql.blocking),
+            client.prepare(&sql.database_stats),
+        )?;
+        Ok(Session {
+            client,
+            version_num,
+            version,
+            statements: Statements {
+                activity,
+                settings: settings_stmt,
+                names,
+                locks,
+                blocking,
+                database_stats,
+            },
+            names: Names::default(),
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+
+    pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
+        if self.version_num < MIN_VERSION_NUM {
+            return Err(ReadError::Failed(format!(
+                "PostgreSQL {} is not supported (10 or newer is)",
+                self.version
+            )));
+        }
+        let c = &self.client;
+        let s = &self.statements;
+        // Polled together, these go out back to back on the one session: one round
+        // trip for the whole read.
+        let (activity, server_settings, names, locks, blocking, database_stats) = tokio::join!(
+            c.query(&s.activity, &[]),
+            c.query(&s.settings, &[]),
+            c.query(&s.names, &[]),
+            c.query(&s.locks, &[]),
+            c.query(&s.blocking, &[]),
+            c.query(&s.database_stats, &[]),
+        );
+
+        let lost_or_failed = |e: tokio_postgres::Error| {
+            if e.is_closed() || self.client.is_closed() {
+                ReadError::Lost(e.to_string())
+            } else {
+                ReadError::Failed(e.to_string())
+            }
+        };
+        let activity = activity.map_err(lost_or_failed)?;
+        let server_settings = server_settings.map_err(lost_or_failed)?;
+        let server = parse_settings(&server_settings).map_err(ReadError::Failed)?;
+
+        let mut collectors = vec![
+            Collector {
+                name: "activity",
+                success: true,
+            },
+            Collector {
+                name: "settings",
+                success: true,
+            },
+        ];
+        let mut note = |name: &'static str, error: Option<String>| {
+            if let Some(e) = &error {
+                tracing::warn!(collector = name, error = %e, "part of the read failed");
+            }
+            collectors.push(Collector {
+                name,
+                success: error.is_none(),
+            });
+        };
+
+        let names = names
+            .map_err(|e| e.to_string())
+            .and_then(|rows| parse_names(&rows));
+        let names_ok = names.is_ok();
+        match names {
+            Ok(n) => {
+                self.names = n;
+                note("names", None);
+            }
+            Err(e) => note("names", Some(e)),
+        }
+
+        let groups = parse_activity(&activity, &self.names).map_err(ReadError::Failed)?;
+        let facts = summarize_sessions(groups, &settings.thresholds, settings.origin_cap);
+
+        let mut part =
+            |name: &'static str, result: Result<Vec<Row>, tokio_postgres::Error>| match result {
+                Ok(rows) => {
+                    note(name, None);
+                    Some(rows)
+                }
+                Err(e) => {
+                    note(name, Some(e.to_string()));
+                    None
+                }
+            };
+        let locks = part("locks", locks);
+        let blocking = part("blocking", blocking);
+        let database_stats = part("database_stats", database_stats);
+        let locks = locks
+            .map(|rows| parse_locks(&rows))
+            .transpose()
+            .map_err(ReadError::Failed)?;
+        let blocking = blocking
+            .map(|rows| parse_blocking(&rows))
+            .transpose()
+            .map_err(ReadError::Failed)?;
+        let counters = database_stats
+            .map(|rows| parse_database_stats(&rows, self.version_num))
+            .transpose()
+            .map_err(ReadError::Failed)?
+            .unwrap_or_default();
+
+        let limit_use = |limits: &[(String, i32)], used: &HashMap<String, u64>| {
+            limits
+                .iter()
+                .map(|(name, limit)| LimitUse {
+                    name: name.clone(),
+                    limit: (*limit).max(0) as u64,
+                    used: used.get(name).copied().unwrap_or(0),
+                })
+                .collect::<Vec<_>>()
+        };
+        let user_limits = names_ok.then(|| limit_use(&self.names.user_limits, &facts.per_user));
+        let database_limits =
+            names_ok.then(|| limit_use(&self.names.database_limits, &facts.per_database));
+
+        Ok(Snapshot {
+            engine: Engine::PostgreSql,
+            version: self.version.clone(),
+            max_connections: server.max_connections,
+            reserved_connections: server.reserved_connections,
+            by_state: facts.by_state,
+            max_state_duration_seconds: facts.max_state_duration_seconds,
+            over_duration: facts.over_duration,
+            origins: facts.origins,
+            oldest_transaction_seconds: facts.oldest_transaction_seconds,
+            average_connection_age_seconds: facts.average_connection_age_seconds,
+            max_connection_age_seconds: facts.max_connection_age_seconds,
+            blocking,
+            locks,
+            user_limits,
+            database_limits,
+            timeouts: server.timeouts,
+            max_used_connections: None,
+            counters,
+            collectors,
+        })
+    }
+}
+
+fn session_settings_sql(version_num: i32, settings: &ReadSettings) -> String {
+    let mut sql = format!(
+        "SET statement_timeout = {}; SET lock_timeout = {}; \
+         SET idle_in_transaction_session_timeout = 0; SET search_path = pg_catalog; \
+         SET default_transaction_read_only = on;",
+        millis(settings.statement_timeout),
+        millis(settings.lock_timeout),
+    );
+    if version_num >= 110_000 {
+        sql.push_str(" SET jit = off;");
+    }
+    if version_num >= 140_000 {
+        sql.push_str(" SET idle_session_timeout = 0;");
+    }
+    if version_num >= 170_000 {
+        sql.push_str(" SET transaction_timeout = 0;");
+    }
+    sql
+}
+
+fn millis(d: Duration) -> u128 {
+    d.as_millis().max(1)
+}
+
+/// The SQL of one server version. Pure, so that which statement each version gets is
+/// unit-tested without a server.
+struct Sql {
+    activity: String,
+    settings: String,
+    names: String,
+    locks: String,
+    blocking: String,
+    database_stats: String,
+}
+
+impl Sql {
+    fn for_version(version_num: i32, thresholds: &[f64]) -> Sql {
+        let over: Vec<String> = thresholds
+            .iter()
+            .map(|t| {
+                format!(
+                    "count(*) FILTER (WHERE s.state_change < now() - make_interval(secs => {t}))"
+                )
+            })
+            .collect();
+        let activity = format!(
+            "SELECT s.datid, s.usesysid, coalesce(s.application_name, '') AS application, s.state, \
+                    count(*) AS sessions, \
+                    coalesce(max(extract(epoch FROM now() - s.state_change)), 0)::float8, \
+                    coalesce(sum(extract(epoch FROM now() - s.backend_start)), 0)::float8, \
+                    coalesce(max(extract(epoch FROM now() - s.backend_start)), 0)::float8, \
+                    extract(epoch FROM now() - min(s.xact_start))::float8, \
+                    ARRAY[{}]::int8[] \
+             FROM pg_catalog.pg_stat_get_activity(NULL) AS s \
+             WHERE s.backend_type = 'client backend' \
+             GROUP BY 1, 2, 3, 4",
+            over.join(", ")
+        );
+        let settings = "SELECT name, setting, coalesce(unit, ''), coalesce(reset_val, setting) \
+             FROM pg_catalog.pg_settings \
+             WHERE name IN ('max_connections', 'superuser_reserved_connections', \
+                            'reserved_connections', 'idle_in_transaction_session_timeout', \
+                            'idle_session_timeout', 'statement_timeout', 'lock_timeout', \
+                            'transaction_timeout')"
+            .to_string();
+        let names = "SELECT 'd'::text, d.oid, d.datname::text, d.datconnlimit \
+             FROM pg_catalog.pg_database AS d \
+             UNION ALL \
+             SELECT 'r'::text, r.oid, r.rolname::text, r.rolconnlimit \
+             FROM pg_catalog.pg_roles AS r \
+             WHERE r.rolconnlimit >= 0 \
+                OR r.oid IN (SELECT usesysid FROM pg_catalog.pg_stat_get_activity(NULL))"
+            .to_string();
+        // The exporter's own locks (on pg_locks itself, its virtual xid) are noise.
+        let locks = "SELECT mode, granted, count(*) FROM pg_catalog.pg_locks \
+             WHERE mode IS NOT NULL AND pid IS DISTINCT FROM pg_catalog.pg_backend_pid() \
+             GROUP BY 1, 2"
+            .to_string();
+        // pg_locks.waitstart (14+) dates the lock wait itself; before it, the start of
+        // the waiting statement is the best available (an overestimate).
+        let blocking = if version_num >= 140_000 {
+            "SELECT a.pid, pg_catalog.pg_blocking_pids(a.pid), \
+                    greatest(extract(epoch FROM now() - coalesce(w.waitstart, a.state_change)), 0)::float8 \
+             FROM pg_catalog.pg_stat_get_activity(NULL) AS a \
+             LEFT JOIN (SELECT pid, min(waitstart) AS waitstart FROM pg_catalog.pg_locks \
+                        WHERE NOT granted GROUP BY pid) AS w ON w.pid = a.pid \
+             WHERE a.wait_event_type = 'Lock' AND a.backend_type = 'client backend'"
+        } else {
+            "SELECT a.pid, pg_catalog.pg_blocking_pids(a.pid), \
+                    greatest(extract(epoch FROM now() - a.state_change), 0)::float8 \
+             FROM pg_catalog.pg_stat_get_activity(NULL) AS a \
+             WHERE a.wait_event_type = 'Lock' AND a.backend_type = 'client backend'"
+        }
+        .to_string();
+        let database_stats = if version_num >= 140_000 {
+            "SELECT coalesce(sum(deadlocks), 0)::int8, coalesce(sum(sessions), 0)::int8, \
+                    coalesce(sum(sessions_abandoned), 0)::int8, coalesce(sum(sessions_fatal), 0)::int8, \
+                    coalesce(sum(sessions_killed), 0)::int8 \
+             FROM pg_catalog.pg_stat_database"
+        } else {
+            "SELECT coalesce(sum(deadlocks), 0)::int8 FROM pg_catalog.pg_stat_database"
+        }
+        .to_string();
+        Sql {
+            activity,
+            settings,
+            names,
+            locks,
+            blocking,
+            database_stats,
+        }
+    }
+}
+
+struct ServerSettings {
+    max_connections: u64,
+    reserved_connections: u64,
+    timeouts: Vec<(String, f64)>,
+}
+
+fn parse_settings(rows: &[Row]) -> Result<ServerSettings, String> {
+    let mut max_connections = None;
+    let mut reserved = 0u64;
+    let mut timeouts = Vec::new();
+    for row in rows {
+        let name: String = row.try_get(0).map_err(|e| e.to_string())?;
+        let setting: String = row.try_get(1).map_err(|e| e.to_string())?;
+        let unit: String = row.try_get(2).map_err(|e| e.to_string())?;
+        let reset_val: String = row.try_get(3).map_err(|e| e.to_string())?;
+        let int = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("unexpected value {v:?} for setting {name}"))
+        };
+        match name.as_str() {
+            "max_connections" => max_connections = Some(int(&setting)?),
+            "superuser_reserved_connections" | "reserved_connections" => reserved += int(&setting)?,
+            _ => {
+                let value: f64 = reset_val
+                    .parse()
+                    .map_err(|_| format!("unexpected value {reset_val:?} for setting {name}"))?;
+                timeouts.push((name.clone(), to_seconds(value, &unit)));
+            }
+        }
+    }
+    timeouts.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(ServerSettings {
+        max_connections: max_connections.ok_or("max_connections not found in pg_settings")?,
+        reserved_connections: reserved,
+        timeouts,
+    })
+}
+
+fn to_seconds(value: f64, unit: &str) -> f64 {
+    match unit {
+        "us" => value / 1_000_000.0,
+        "ms" => value / 1000.0,
+        "min" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        _ => value,
+    }
+}
+
+fn parse_names(rows: &[Row]) -> Result<Names, String> {
+    let mut names = Names::default();
+    for row in rows {
+        let kind: String = row.try_get(0).map_err(|e| e.to_string())?;
+        let oid: u32 = row.try_get(1).map_err(|e| e.to_string())?;
+        let name: String = row.try_get(2).map_err(|e| e.to_string())?;
+        let limit: i32 = row.try_get(3).map_err(|e| e.to_string())?;
+        if kind == "d" {
+            if limit >= 0 {
+                names.database_limits.push((name.clone(), limit));
+            }
+            names.databases.insert(oid, name);
+        } else {
+            if limit >= 0 {
+                names.user_limits.push((name.clone(), limit));
+            }
+            names.roles.insert(oid, name);
+        }
+    }
+    names.user_limits.sort();
+    names.database_limits.sort();
+    Ok(names)
+}
+
+fn name_of(map: &HashMap<u32, String>, oid: Option<u32>) -> String {
+    match oid {
+        None | Some(0) => "unknown".to_string(),
+        Some(oid) => map
+            .get(&oid)
+            .cloned()
+            .unwrap_or_else(|| format!("oid:{oid}")),
+    }
+}
+
+fn parse_activity(rows: &[Row], names: &Names) -> Result<Vec<SessionGroup>, String> {
+    rows.iter()
+        .map(|row| {
+            let e = |e: tokio_postgres::Error| e.to_string();
+            let datid: Option<u32> = row.try_get(0).map_err(e)?;
+            let usesysid: Option<u32> = row.try_get(1).map_err(e)?;
+            let application: String = row.try_get(2).map_err(e)?;
+            let state: Option<String> = row.try_get(3).map_err(e)?;
+            let count: i64 = row.try_get(4).map_err(e)?;
+            let max_state: f64 = row.try_get(5).map_err(e)?;
+            let sum_age: f64 = row.try_get(6).map_err(e)?;
+            let max_age: f64 = row.try_get(7).map_err(e)?;
+            let oldest_xact: Option<f64> = row.try_get(8).map_err(e)?;
+            let over: Vec<i64> = row.try_get(9).map_err(e)?;
+            Ok(SessionGroup {
+                origin: Origin {
+                    database: name_of(&names.databases, datid),
+                    user: name_of(&names.roles, usesysid),
+                    application,
+                },
+                state: State::from_postgres(state.as_deref()),
+                count: count.max(0) as u64,
+                max_state_seconds: max_state,
+                sum_age_seconds: sum_age,
+                max_age_seconds: max_age,
+                oldest_transaction_seconds: oldest_xact,
+                over: over.into_iter().map(|n| n.max(0) as u64).collect(),
+            })
+        })
+        .collect()
+}
+
+fn parse_locks(rows: &[Row]) -> Result<Vec<LockCount>, String> {
+    rows.iter()
+        .map(|row| {
+            let e = |e: tokio_postgres::Error| e.to_string();
+            Ok(LockCount {
+                mode: row.try_get(0).map_err(e)?,
+                granted: row.try_get(1).map_err(e)?,
+                count: row.try_get::<_, i64>(2).map_err(e)?.max(0) as u64,
+            })
+        })
+        .collect()
+}
+
+fn parse_blocking(rows: &[Row]) -> Result<Blocking, String> {
+    let mut blocked = 0u64;
+    let mut blockers: HashSet<i32> = HashSet::new();
+    let mut max_wait: f64 = 0.0;
+    for row in rows {
+        let e = |e: tokio_postgres::Error| e.to_string();
+        let pids: Vec<i32> = row.try_get(1).map_err(e)?;
+        let wait: f64 = row.try_get(2).map_err(e)?;
+        if pids.is_empty() {
+            continue;
+        }
+        blocked += 1;
+        blockers.extend(pids);
+        max_wait = max_wait.max(wait);
+    }
+    Ok(Blocking {
+        blocked,
+        blocking: blockers.len() as u64,
+        max_lock_wait_seconds: max_wait,
+    })
+}
+
+fn parse_database_stats(rows: &[Row], version_num: i32) -> Result<ServerCounters, String> {
+    let Some(row) = rows.first() else {
+        return Ok(ServerCounters::default());
+    };
+    let e = |e: tokio_postgres::Error| e.to_string();
+    let n = |i: usize| -> Result<u64, String> {
+        Ok(row.try_get::<_, i64>(i).map_err(e)?.max(0) as u64)
+    };
+    let mut counters = ServerCounters {
+        deadlocks: Some(n(0)?),
+        ..ServerCounters::default()
+    };
+    if version_num >= 140_000 {
+        counters.sessions = Some(n(1)?);
+        counters.abnormal_ends = vec![("abandoned", n(2)?), ("fatal", n(3)?), ("killed", n(4)?)];
+    }
+    Ok(counters)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_modes_are_taken_out_of_url_dsns() {
+        let (rest, tls) = split_tls_params(
+            "postgres://u:p@h:5432/db?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x",
+        )
+        .unwrap();
+        assert_eq!(
+            rest,
+            "postgres://u:p@h:5432/db?application_name=x&sslmode=require"
+        );
+        assert_eq!(tls.verify, Verify::Full);
+        assert_eq!(tls.root_cert, Some(PathBuf::from("/etc/ca.pem")));
+    }
+
+    #[test]
+    fn verify_modes_are_taken_out_of_keyword_dsns() {
+        let (rest, tls) =
+            split_tls_params("host=h user=u sslmode=verify-ca sslrootcert='/a b.pem'").unwrap();
+        assert_eq!(rest, "host='h' user='u' sslmode=require");
+        assert_eq!(tls.verify, Verify::Chain);
+        assert_eq!(tls.root_cert, Some(PathBuf::from("/a b.pem")));
+    }
+
+    #[test]
+    fn require_with_a_root_certificate_verifies_the_chain() {
+        let (_, tls) =
+            split_tls_params("postgres://u@h/db?sslmode=require&sslrootcert=ca.pem").unwrap();
+        assert_eq!(tls.verify, Verify::Chain);
+        let (_, tls) = split_tls_params("postgres://u@h/db?sslmode=require").unwrap();
+        assert_eq!(tls.verify, Verify::Nothing);
+        let (rest, tls) = split_tls_params("postgres://u@h/db").unwrap();
+        assert_eq!(rest, "postgres://u@h/db");
+        assert_eq!(tls.verify, Verify::Nothing);
+    }
+
+    #[test]
+    fn unknown_sslmode_is_a_clear_error() {
+        let err = split_tls_params("postgres://u@h/db?sslmode=sometimes").unwrap_err();
+        assert!(err.contains("sslmode"), "{err}");
+    }
+
+    #[test]
+    fn dsn_errors_do_not_show_the_password() {
+        let err = Connector::from_dsn(
+            "postgres://u:hunter2@h:notaport/db",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = Connector::from_dsn(
+            "host=h user=u password=hunter2 bogus=1",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn default_names_are_host_port_and_database() {
+        let c = Connector::from_dsn("postgres://u@db1:6543/orders", None, Duration::from_secs(1))
+            .unwrap();
+        assert_eq!(c.default_name(), "db1:6543/orders");
+        let c = Connector::from_dsn("host=db2 user=app", None, Duration::from_secs(1)).unwrap();
+        assert_eq!(c.default_name(), "db2:5432/app");
+    }
+
+    #[test]
+    fn each_version_gets_its_own_sql() {
+        let v13 = Sql::for_version(130_000, &[30.0, 60.0]);
+        let v14 = Sql::for_version(140_000, &[30.0, 60.0]);
+        assert!(!v13.blocking.contains("waitstart"));
+        assert!(v14.blocking.contains("waitstart"));
+        assert!(!v13.database_stats.contains("sessions"));
+        assert!(v14.database_stats.contains("sessions_killed"));
+        assert!(v13.activity.contains("make_interval(secs => 30)"));
+        assert!(v13.activity.contains("make_interval(secs => 60)"));
+        assert!(
+            !v13.activity.contains("pg_stat_activity "),
+            "must not join catalogs"
+        );
+        let none = Sql::for_version(150_000, &[]);
+        assert!(none.activity.contains("ARRAY[]::int8[]"));
+    }
+
+    #[test]
+    fn session_settings_follow_the_version() {
+        let s = ReadSettings {
+            thresholds: vec![],
+            origin_cap: 10,
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_millis(500),
+        };
+        let v13 = session_settings_sql(130_000, &s);
+        assert!(v13.contains("statement_timeout = 5000"));
+        assert!(v13.contains("lock_timeout = 500"));
+        assert!(!v13.contains("idle_session_timeout"));
+        assert!(session_settings_sql(140_000, &s).contains("idle_session_timeout = 0"));
+        assert!(session_settings_sql(170_000, &s).contains("transaction_timeout = 0"));
+    }
+
+    #[test]
+    fn timeouts_convert_to_seconds() {
+        assert_eq!(to_seconds(1500.0, "ms"), 1.5);
+        assert_eq!(to_seconds(2.0, "min"), 120.0);
+        assert_eq!(to_seconds(3.0, "s"), 3.0);
+    }
+}

@@ -1,0 +1,52 @@
+//! flags → config → serve.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use dbconn_exporter::config::{Cli, Config};
+use dbconn_exporter::{logging, server};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("dbconn_exporter: configuration error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if cli.config_check {
+        println!(
+            "configuration OK: {} target(s): {}",
+            config.targets.len(),
+            config
+                .targets
+                .iter()
+                .map(|t| t.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::SUCCESS;
+    }
+    logging::init(&cli.log_level, &cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dbconn_exporter: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "exiting");
+            eprintln!("dbconn_exporter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,267 @@
+//! HTTP routes, in the shape Prometheus exporters are expected to have.
+//!
+//! `/metrics` reads every target at request time; `/probe?target=NAME` reads one (for
+//! the multi-target pattern where Prometheus relabels per target). Each scrape gets a
+//! deadline from Prometheus's `X-Prometheus-Scrape-Timeout-Seconds`, so a stuck
+//! target costs its own metrics and never the whole answer.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tokio::time::Instant;
+
+use crate::config::{Collection, Config};
+use crate::exposition::{self, Format};
+use crate::target::Target;
+
+const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
+
+struct App {
+    targets: Vec<Arc<Target>>,
+    collection: Collection,
+    telemetry_path: String,
+}
+
+/// Runs the exporter until SIGTERM or SIGINT.
+pub async fn serve(config: Config) -> Result<(), String> {
+    let read_settings = config.collection.read_settings();
+    let policy = config.collection.policy();
+    let targets: Vec<Arc<Target>> = config
+        .targets
+        .into_iter()
+        .map(|t| Target::new(t.name, t.connector, read_settings.clone(), policy.clone()))
+        .collect();
+    for t in &targets {
+        let t = Arc::clone(t);
+        tokio::spawn(async move { t.warm_up().await });
+    }
+
+    let listener = bind(&config.listen_address).await?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| format!("cannot read the listen address: {e}"))?;
+    let app = Arc::new(App {
+        targets,
+        collection: config.collection,
+        telemetry_path: config.telemetry_path.clone(),
+    });
+    let router = Router::new()
+        .route("/", get(landing))
+        .route(&config.telemetry_path, get(metrics))
+        .route("/probe", get(probe))
+        .route("/-/healthy", get(|| async { "Healthy\n" }))
+        .route("/-/ready", get(|| async { "Ready\n" }))
+        .with_state(app);
+    tracing::info!(address = %address, "listening");
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("HTTP server failed: {e}"))?;
+    tracing::info!("shut down");
+    Ok(())
+}
+
+/// Binds `[host]:port`; an empty host means every interface, as in Go exporters.
+async fn bind(address: &str) -> Result<tokio::net::TcpListener, String> {
+    let address = match address.strip_prefix(':') {
+        Some(port) => format!("0.0.0.0:{port}"),
+        None => address.to_string(),
+    };
+    tokio::net::TcpListener::bind(&address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}"))
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+/// When the scrape must be answered by: Prometheus's timeout minus a safety offset,
+/// or the configured default when the client did not say.
+fn deadline(headers: &HeaderMap, collection: &Collection) -> Result<Instant, String> {
+    let timeout = match headers.get(SCRAPE_TIMEOUT_HEADER) {
+        None => collection.scrape_timeout,
+        Some(v) => {
+            let secs = v
+                .to_str()
+                .ok()
+                .and_then(|s| s.trim().parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s > 0.0)
+                .ok_or_else(|| {
+                    "invalid X-Prometheus-Scrape-Timeout-Seconds header: expected a positive number of seconds".to_string()
+                })?;
+            Duration::from_secs_f64(secs.min(3600.0))
+        }
+    };
+    let budget = timeout
+        .saturating_sub(collection.scrape_timeout_offset)
+        .max(Duration::from_millis(50));
+    Ok(Instant::now() + budget)
+}
+
+fn format_of(headers: &HeaderMap) -> Format {
+    Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()))
+}
+
+async fn scrape(targets: &[Arc<Target>], headers: &HeaderMap, app: &App) -> Response {
+    let deadline = match deadline(headers, &app.collection) {
+        Ok(d) => d,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let format = format_of(headers);
+    let results = futures::future::join_all(targets.iter().map(|t| t.scrape(deadline))).await;
+    match exposition::encode(results, format) {
+        Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "error encoding metrics\n",
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
+    scrape(&app.targets, &headers, &app).await
+}
+
+async fn probe(
+    State(app): State<Arc<App>>,
+    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(Query(params)) = query else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "malformed query string; use /probe?target=NAME\n",
+        )
+            .into_response();
+    };
+    let Some(name) = params.get("target") else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "missing target parameter; use /probe?target=NAME\n",
+        )
+            .into_response();
+    };
+    // The requested name is not echoed back: it could be a DSN pasted by mistake.
+    match app.targets.iter().find(|t| t.name() == name) {
+        Some(t) => scrape(std::slice::from_ref(t), &headers, &app).await,
+        None => (
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown target; configured targets: {}\n",
+                app.targets
+                    .iter()
+                    .map(|t| t.name())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+            .into_response(),
+    }
+}
+
+async fn landing(State(app): State<Arc<App>>) -> Html<String> {
+    let mut probes = String::new();
+    for t in &app.targets {
+        let name = html_escape(t.name());
+        let query = url_encode(t.name());
+        probes.push_str(&format!(
+            "<li><a href=\"/probe?target={query}\">{name}</a></li>"
+        ));
+    }
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>dbconn_exporter</title></head>\
+         <body><h1>dbconn_exporter</h1><p>Database connection saturation for Prometheus.</p>\
+         <ul><li><a href=\"{path}\">Metrics</a> (every target)</li>\
+         <li><a href=\"/-/healthy\">Health</a></li></ul>\
+         <h2>Targets</h2><ul>{probes}</ul><p>Version {version}</p></body></html>",
+        path = html_escape(&app.telemetry_path),
+        version = env!("CARGO_PKG_VERSION"),
+    ))
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn url_encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_follows_prometheus_minus_the_offset() {
+        let c = Collection::default();
+        let mut h = HeaderMap::new();
+        h.insert(SCRAPE_TIMEOUT_HEADER, "2".parse().unwrap());
+        let d = deadline(&h, &c).unwrap() - Instant::now();
+        assert!(d <= Duration::from_millis(1750) && d > Duration::from_millis(1700));
+        let d = deadline(&HeaderMap::new(), &c).unwrap() - Instant::now();
+        assert!(d > Duration::from_secs(9));
+        h.insert(SCRAPE_TIMEOUT_HEADER, "soon".parse().unwrap());
+        assert!(deadline(&h, &c).is_err());
+        h.insert(SCRAPE_TIMEOUT_HEADER, "-1".parse().unwrap());
+        assert!(deadline(&h, &c).is_err());
+    }
+
+    #[test]
+    fn formats_are_negotiated() {
+        let mut h = HeaderMap::new();
+        assert_eq!(format_of(&h), Format::Text);
+        h.insert(
+            header::ACCEPT,
+            "application/openmetrics-text;version=1.0.0,text/plain;q=0.5"
+                .parse()
+                .unwrap(),
+        );
+        assert_eq!(format_of(&h), Format::OpenMetrics);
+    }
+
+    #[test]
+    fn names_are_escaped_for_links() {
+        assert_eq!(url_encode("a b/c"), "a%20b%2Fc");
+        assert_eq!(html_escape("<x>"), "&lt;x&gt;");
+    }
+}
