@@ -333,11 +333,12 @@ fn parse_file(text: &str) -> Result<FileConfig, String> {
     serde_saphyr::from_str::<FileConfig>(text).map_err(|e| {
         // The parser's message quotes the offending YAML; a password may sit next to
         // the error, so scrub anything that looks like one.
-        let secrets: Vec<String> = text
+        let mut secrets: Vec<String> = text
             .lines()
             .filter_map(|l| l.split_once("dsn:"))
             .flat_map(|(_, v)| dsn::passwords_in(v.trim().trim_matches(['"', '\''])))
             .collect();
+        secrets.extend(dsn::likely_secrets(text));
         dsn::scrub(&e.to_string(), &secrets)
     })
 }
@@ -371,18 +372,22 @@ fn target_spec(
     password: Option<&Secret>,
     collection: &Collection,
 ) -> Result<TargetSpec, String> {
-    let secrets = dsn::passwords_in(raw);
+    let mut secrets = dsn::passwords_in(raw);
+    secrets.extend(dsn::likely_secrets(raw));
     let connector = match dsn::engine_of(raw) {
         Some(EngineKind::Postgres) => engines::Connector::Postgres(
-            engines::postgres::Connector::from_dsn(raw, password, collection.connect_timeout)?,
+            engines::postgres::Connector::from_dsn(raw, password, collection.connect_timeout)
+                .map_err(|e| dsn::scrub(&e, &secrets))?,
         ),
-        Some(EngineKind::Mysql) => {
-            return Err("MySQL/MariaDB targets are not supported yet".into());
-        }
+        Some(EngineKind::Mysql) => engines::Connector::MySql(
+            engines::mysql::Connector::from_dsn(raw, password, collection.connect_timeout)
+                .map_err(|e| dsn::scrub(&e, &secrets))?,
+        ),
         None => {
             return Err(format!(
                 "cannot tell the engine of DSN {:?}: use postgres://, postgresql://, mysql:// or mariadb://",
-                dsn::scrub(&truncate(raw, 60), &secrets)
+                // Scrub before truncating: a cut would leave part of a password.
+                truncate(&dsn::scrub(raw, &secrets), 60)
             ));
         }
     };

@@ -89,6 +89,35 @@ pub fn passwords_in(dsn: &str) -> Vec<String> {
     found
 }
 
+/// Anything in free text (a config file, a DSN no parser accepts) that could be a
+/// password: the part between `user:` and `@` of every URL-like token, and every
+/// `password=` value. Used to scrub error messages that quote their input, where
+/// the input may be too broken for [`passwords_in`]; over-finding is fine.
+pub fn likely_secrets(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        found.extend(passwords_in(line.trim()));
+        for token in line.split(|c: char| {
+            c.is_whitespace() || matches!(c, '"' | '\'' | ',' | '[' | ']' | '{' | '}')
+        }) {
+            let rest = token.split_once("://").map_or(token, |(_, r)| r);
+            if let Some(at) = rest.rfind('@')
+                && let Some((_, password)) = rest[..at].split_once(':')
+            {
+                found.push(password.to_string());
+                found.push(percent_decode(password));
+            }
+            if let Some(value) = token.strip_prefix("password=") {
+                found.push(value.to_string());
+            }
+        }
+    }
+    found.retain(|p| !p.is_empty());
+    found.sort();
+    found.dedup();
+    found
+}
+
 /// Replaces every occurrence of each secret in `text` with `****`.
 pub fn scrub(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
@@ -223,6 +252,15 @@ pub fn quote_keyword_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn likely_secrets_are_found_in_broken_input() {
+        let found =
+            likely_secrets(":s3cret@ and postgres://u:p%40ss@h/db, password=kw\n  dsn: 'x:y@'");
+        for s in ["s3cret", "p%40ss", "p@ss", "kw", "y"] {
+            assert!(found.contains(&s.to_string()), "{s} not in {found:?}");
+        }
+    }
 
     #[test]
     fn engines_are_detected_from_the_scheme() {
