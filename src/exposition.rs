@@ -204,6 +204,12 @@ pub const MAX_USED_CONNECTIONS: Metric = m(
     &["target"],
     "Most connections in use at once since the server started (MySQL/MariaDB).",
 );
+pub const THREADS_RUNNING: Metric = m(
+    "dbconn_threads_running",
+    Kind::Gauge,
+    &["target"],
+    "Threads executing a statement, as the server counts them (MySQL/MariaDB Threads_running).",
+);
 pub const DEADLOCKS: Metric = m(
     "dbconn_deadlocks_total",
     Kind::Counter,
@@ -263,6 +269,7 @@ pub const METRICS: &[&Metric] = &[
     &DATABASE_CONNECTIONS,
     &TIMEOUT_SETTING,
     &MAX_USED_CONNECTIONS,
+    &THREADS_RUNNING,
     &DEADLOCKS,
     &SESSIONS,
     &SESSIONS_ABNORMALLY_ENDED,
@@ -335,8 +342,11 @@ fn metric_type(kind: Kind) -> MetricType {
     }
 }
 
-/// Writes one family with its samples; a family without samples is left out.
-fn family<L: EncodeLabelSet>(
+/// Writes one family with its samples; a family without samples is left out. A
+/// label set met twice keeps its first value: OpenMetrics forbids repeating one,
+/// and a server can report two objects that map to the same labels (e.g. MySQL
+/// accounts `app@%` and `app@10.0.0.1` are both user `app`).
+fn family<L: EncodeLabelSet + std::hash::Hash + Eq>(
     enc: &mut DescriptorEncoder,
     metric: &Metric,
     samples: Vec<(L, f64)>,
@@ -350,7 +360,11 @@ fn family<L: EncodeLabelSet>(
     // prometheus-client writes a stray comma when an info metric's own labels are
     // empty and its family labels are not, so an info carries its labels itself.
     let no_labels: Vec<(&str, &str)> = Vec::new();
+    let mut seen = std::collections::HashSet::with_capacity(samples.len());
     for (labels, value) in &samples {
+        if !seen.insert(labels) {
+            continue;
+        }
         match metric.kind {
             Kind::Counter => ConstCounter::new(*value as u64).encode(me.encode_family(labels)?)?,
             Kind::Gauge => ConstGauge::new(*value).encode(me.encode_family(labels)?)?,
@@ -558,11 +572,9 @@ impl Collector for Scrape {
             Some(s.oldest_transaction_seconds)
         })?;
         per_target(e, &AVERAGE_CONNECTION_AGE, rs, |s| {
-            Some(s.average_connection_age_seconds)
+            s.average_connection_age_seconds
         })?;
-        per_target(e, &MAX_CONNECTION_AGE, rs, |s| {
-            Some(s.max_connection_age_seconds)
-        })?;
+        per_target(e, &MAX_CONNECTION_AGE, rs, |s| s.max_connection_age_seconds)?;
         per_target(e, &BLOCKED, rs, |s| {
             s.blocking.as_ref().map(|b| b.blocked as f64)
         })?;
@@ -616,6 +628,9 @@ impl Collector for Scrape {
         )?;
         per_target(e, &MAX_USED_CONNECTIONS, rs, |s| {
             s.max_used_connections.map(|n| n as f64)
+        })?;
+        per_target(e, &THREADS_RUNNING, rs, |s| {
+            s.threads_running.map(|n| n as f64)
         })?;
         per_target(e, &DEADLOCKS, rs, |s| {
             s.counters.deadlocks.map(|n| n as f64)
@@ -755,8 +770,8 @@ mod tests {
             over_duration: facts.over_duration,
             origins: facts.origins,
             oldest_transaction_seconds: 0.0,
-            average_connection_age_seconds: 10.0,
-            max_connection_age_seconds: 12.0,
+            average_connection_age_seconds: Some(10.0),
+            max_connection_age_seconds: Some(12.0),
             blocking: Some(Blocking::default()),
             locks: Some(vec![LockCount {
                 mode: "AccessShareLock".into(),
@@ -771,6 +786,7 @@ mod tests {
             database_limits: Some(vec![]),
             timeouts: vec![("statement_timeout".into(), 0.0)],
             max_used_connections: None,
+            threads_running: None,
             counters: ServerCounters {
                 deadlocks: Some(1),
                 sessions: Some(9),

@@ -192,14 +192,19 @@ pub struct Snapshot {
     pub over_duration: Vec<OverDuration>,
     pub origins: Vec<OriginCount>,
     pub oldest_transaction_seconds: f64,
-    pub average_connection_age_seconds: f64,
-    pub max_connection_age_seconds: f64,
+    /// `None` where the server does not tell when a session connected (MySQL and
+    /// MariaDB processlists do not).
+    pub average_connection_age_seconds: Option<f64>,
+    pub max_connection_age_seconds: Option<f64>,
     pub blocking: Option<Blocking>,
     pub locks: Option<Vec<LockCount>>,
     pub user_limits: Option<Vec<LimitUse>>,
     pub database_limits: Option<Vec<LimitUse>>,
     pub timeouts: Vec<(String, f64)>,
     pub max_used_connections: Option<u64>,
+    /// Threads executing a statement right now, as the server counts them
+    /// (MySQL/MariaDB `Threads_running`, which includes the exporter's own read).
+    pub threads_running: Option<u64>,
     pub counters: ServerCounters,
     pub collectors: Vec<Collector>,
 }

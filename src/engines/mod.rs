@@ -5,6 +5,7 @@
 //! sees only the enums below, so adding an engine means adding a variant, not
 //! threading generics through the server.
 
+pub mod mysql;
 pub mod postgres;
 pub mod tls;
 
@@ -99,8 +100,11 @@ pub struct ReadSettings {
 
 /// Opens sessions to one target.
 #[derive(Debug)]
+// One connector per target, built once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Connector {
     Postgres(postgres::Connector),
+    MySql(mysql::Connector),
 }
 
 impl Connector {
@@ -108,12 +112,14 @@ impl Connector {
     pub fn default_name(&self) -> String {
         match self {
             Connector::Postgres(c) => c.default_name(),
+            Connector::MySql(c) => c.default_name(),
         }
     }
 
     pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
         match self {
             Connector::Postgres(c) => c.connect(settings).await.map(Session::Postgres),
+            Connector::MySql(c) => c.connect(settings).await.map(Session::MySql),
         }
     }
 }
@@ -121,18 +127,21 @@ impl Connector {
 /// The exporter's one persistent session to a target.
 pub enum Session {
     Postgres(postgres::Session),
+    MySql(mysql::Session),
 }
 
 impl Session {
     pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
         match self {
             Session::Postgres(s) => s.read(settings).await,
+            Session::MySql(s) => s.read(settings).await,
         }
     }
 
     pub fn is_closed(&self) -> bool {
         match self {
             Session::Postgres(s) => s.is_closed(),
+            Session::MySql(s) => s.is_closed(),
         }
     }
 }

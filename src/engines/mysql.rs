@@ -1,0 +1,976 @@
+//! MySQL and MariaDB: one session, a few aggregated reads of the processlist, InnoDB
+//! and the server's status, picked by flavour and version.
+//!
+//! Why the SQL looks the way it does:
+//! - Sessions are aggregated in SQL (one row per database, user, client host,
+//!   command and "has an open InnoDB transaction"), so the rows sent do not grow
+//!   with the number of sessions. The client port is cut off the host in SQL, or
+//!   every session would be its own group.
+//! - `idle_in_transaction` is a sleeping thread with a row in `INNODB_TRX`: the
+//!   processlist alone cannot tell a pooled idle connection from one that left a
+//!   transaction open.
+//! - Server threads (`system user`, the event scheduler, replication) are not client
+//!   sessions and never cause "Too many connections"; they are left out.
+//! - Settings and counters are read with `SHOW GLOBAL VARIABLES/STATUS WHERE
+//!   Variable_name IN (…)`, which returns what exists and never fails on a variable
+//!   one flavour lacks.
+//! - Each part is its own statement. A part the server does not support (a view
+//!   removed in MySQL 8, a table the exporter may not read) is skipped for the rest of
+//!   the session with a logged reason; it never fails the scrape.
+//! - MySQL's driver cannot pipeline, so a read is a handful of round trips on the one
+//!   session; each statement is cheap and bounded by the session's statement time
+//!   limit.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use mysql_async::prelude::Queryable;
+use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
+
+use super::{ConnectError, ConnectErrorKind, ReadError, ReadSettings};
+use crate::dsn;
+use crate::snapshot::{
+    Blocking, Collector, Engine, LimitUse, LockCount, Origin, ServerCounters, SessionGroup,
+    Snapshot, State, summarize_sessions,
+};
+
+/// The `program_name` connect attribute the exporter sends (shown by
+/// `performance_schema.session_connect_attrs` where it is enabled).
+pub const PROGRAM_NAME: &str = "dbconn_exporter";
+
+/// The database label of a session without a default database.
+pub const NO_DATABASE: &str = "(none)";
+
+/// MySQL or MariaDB: they share the protocol, not the catalog.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    MySql,
+    MariaDb,
+}
+
+/// A server version, major.minor.patch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Version(pub u16, pub u16, pub u16);
+
+/// Reads flavour and version from `SELECT VERSION(), @@version_comment`.
+pub fn detect(version: &str, comment: &str) -> (Flavor, Version) {
+    let flavor = if version.to_ascii_lowercase().contains("mariadb")
+        || comment.to_ascii_lowercase().contains("mariadb")
+    {
+        Flavor::MariaDb
+    } else {
+        Flavor::MySql
+    };
+    // MariaDB 10.x once reported "5.5.5-10.x.y-MariaDB" to old clients.
+    let text = version.strip_prefix("5.5.5-").unwrap_or(version);
+    let mut parts = text
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse::<u16>().unwrap_or(0));
+    let v = Version(
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+        parts.next().unwrap_or(0),
+    );
+    (flavor, v)
+}
+
+/// TLS as the MySQL client's `--ssl-mode` names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum SslMode {
+    Disabled,
+    Required,
+    VerifyCa,
+    VerifyIdentity,
+}
+
+pub struct Connector {
+    opts: Opts,
+    name: String,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the options themselves: they hold the password.
+        f.debug_struct("Connector")
+            .field("target", &self.name)
+            .finish()
+    }
+}
+
+impl Connector {
+    /// Parses `mysql://user:pass@host:port/db?ssl-mode=…&ssl-ca=…` (or `mariadb://`).
+    /// `password` overrides any password in the DSN. Errors never contain the
+    /// password.
+    pub fn from_dsn(
+        raw: &str,
+        password: Option<&dsn::Secret>,
+        connect_timeout: Duration,
+    ) -> Result<Connector, String> {
+        let _ = connect_timeout; // the target bounds every connect with its own timeout
+        let mut secrets = dsn::passwords_in(raw);
+        secrets.extend(dsn::likely_secrets(raw));
+        let scrub = |msg: String| dsn::scrub(&msg, &secrets);
+        let url = match dsn::scheme(raw) {
+            Some(s) if s.eq_ignore_ascii_case("mariadb") || s.eq_ignore_ascii_case("mysql") => {
+                format!("mysql{}", &raw[s.len()..])
+            }
+            _ => return Err("invalid MySQL DSN: use mysql:// or mariadb://".into()),
+        };
+        let (url, mode, ca) = split_ssl_params(&url).map_err(scrub)?;
+        let opts = Opts::from_url(&url).map_err(|e| scrub(format!("invalid MySQL DSN: {e}")))?;
+        if opts.user().is_none_or(str::is_empty) {
+            return Err("invalid MySQL DSN: no user given".into());
+        }
+        let name = match opts.db_name() {
+            Some(db) if !db.is_empty() => {
+                format!("{}:{}/{db}", opts.ip_or_hostname(), opts.tcp_port())
+            }
+            _ => format!("{}:{}", opts.ip_or_hostname(), opts.tcp_port()),
+        };
+        let mut builder = OptsBuilder::from_opts(opts)
+            .connect_attribute("program_name", PROGRAM_NAME)
+            .stmt_cache_size(0)
+            .tcp_keepalive(Some(Duration::from_secs(30)))
+            .prefer_socket(false);
+        if let Some(p) = password {
+            builder = builder.pass(Some(p.expose()));
+        }
+        let ssl = match mode {
+            SslMode::Disabled => None,
+            SslMode::Required => Some(
+                SslOpts::default()
+                    .with_danger_accept_invalid_certs(true)
+                    .with_danger_skip_domain_validation(true),
+            ),
+            SslMode::VerifyCa => Some(SslOpts::default().with_danger_skip_domain_validation(true)),
+            SslMode::VerifyIdentity => Some(SslOpts::default()),
+        };
+        let ssl = match (ssl, ca) {
+            (Some(s), Some(ca)) => Some(s.with_root_certs(vec![ca.into()])),
+            (s, _) => s,
+        };
+        if let Some(ssl) = ssl {
+            builder = builder.ssl_opts(ssl);
+        }
+        Ok(Connector {
+            opts: builder.into(),
+            name,
+        })
+    }
+
+    /// `host:port` (or `host:port/db`): the default target name.
+    pub fn default_name(&self) -> String {
+        self.name.clone()
+    }
+
+    pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
+        let conn = Conn::new(self.opts.clone())
+            .await
+            .map_err(|e| classify_connect_error(&e))?;
+        Session::set_up(conn, settings)
+            .await
+            .map_err(|e| classify_connect_error(&e))
+    }
+}
+
+/// Takes `ssl-mode` and `ssl-ca` (the MySQL client's names) out of the query string;
+/// everything else goes to the driver, which rejects what it does not know.
+fn split_ssl_params(url: &str) -> Result<(String, SslMode, Option<PathBuf>), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), SslMode::Disabled, None));
+    };
+    let mut mode = SslMode::Disabled;
+    let mut ca = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = dsn::percent_decode(value);
+        match key.to_ascii_lowercase().replace('_', "-").as_str() {
+            "ssl-mode" => {
+                mode = match value.to_ascii_lowercase().replace('-', "_").as_str() {
+                    "disabled" => SslMode::Disabled,
+                    "required" => SslMode::Required,
+                    "verify_ca" => SslMode::VerifyCa,
+                    "verify_identity" => SslMode::VerifyIdentity,
+                    other => {
+                        return Err(format!(
+                            "invalid MySQL DSN: ssl-mode {other:?} is not one of disabled, required, verify_ca, verify_identity"
+                        ));
+                    }
+                }
+            }
+            "ssl-ca" => ca = Some(PathBuf::from(value)),
+            _ => rest.push(pair),
+        }
+    }
+    if ca.is_some() && mode == SslMode::Disabled {
+        mode = SslMode::VerifyCa;
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, mode, ca))
+}
+
+/// Server error codes that mean "no slot for you".
+const TOO_MANY_CONNECTIONS: [u16; 3] = [
+    1040, // ER_CON_COUNT_ERROR: max_connections reached
+    1203, // ER_TOO_MANY_USER_CONNECTIONS: the global max_user_connections
+    1226, // ER_USER_LIMIT_REACHED: the account's MAX_USER_CONNECTIONS
+];
+/// Access denied (bad password, or no access to the database in the DSN).
+const AUTH_FAILED: [u16; 3] = [1045, 1044, 1698];
+
+pub fn classify_server_code(code: u16) -> ConnectErrorKind {
+    if TOO_MANY_CONNECTIONS.contains(&code) {
+        ConnectErrorKind::TooManyConnections
+    } else if AUTH_FAILED.contains(&code) {
+        ConnectErrorKind::AuthFailed
+    } else {
+        ConnectErrorKind::Other
+    }
+}
+
+fn classify_connect_error(err: &mysql_async::Error) -> ConnectError {
+    use mysql_async::{Error, IoError};
+    let kind = match err {
+        Error::Server(e) => classify_server_code(e.code),
+        Error::Io(IoError::Io(io)) => ConnectErrorKind::from_io(io),
+        Error::Io(IoError::Tls(_)) => ConnectErrorKind::Tls,
+        Error::Driver(mysql_async::DriverError::ConnectionClosed) => ConnectErrorKind::Unreachable,
+        _ => ConnectErrorKind::Other,
+    };
+    ConnectError {
+        kind,
+        message: err.to_string(),
+    }
+}
+
+/// Whether an error means the session is gone (reconnect) rather than one statement
+/// failing.
+fn is_lost(err: &mysql_async::Error) -> bool {
+    matches!(
+        err,
+        mysql_async::Error::Io(_)
+            | mysql_async::Error::Driver(mysql_async::DriverError::ConnectionClosed)
+    )
+}
+
+/// Errors after which a part of the read is not tried again on this session: the
+/// server does not have the view, or the exporter may not read it.
+fn is_unsupported(err: &mysql_async::Error) -> bool {
+    matches!(err, mysql_async::Error::Server(e) if matches!(
+        e.code,
+        1044 | 1142 | 1143 | 1227 | 1109 | 1146 | 1054 | 1193
+    ))
+}
+
+/// The SQL one flavour and version gets. Pure, so that which statement each server
+/// gets is unit-tested without a server (MySQL 8 cannot run where the suite runs).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sql {
+    pub session_setup: Vec<String>,
+    pub activity: String,
+    pub variables: String,
+    pub status: String,
+    pub blocking: String,
+    pub locks: String,
+    pub user_limits: String,
+}
+
+/// Every variable the exporter reads; missing ones are simply not returned.
+const VARIABLES: &[&str] = &[
+    "max_connections",
+    "max_user_connections",
+    "wait_timeout",
+    "interactive_timeout",
+    "max_statement_time",
+    "max_execution_time",
+    "lock_wait_timeout",
+    "innodb_lock_wait_timeout",
+    "idle_transaction_timeout",
+    "idle_readonly_transaction_timeout",
+    "idle_write_transaction_timeout",
+];
+
+const STATUS: &[&str] = &[
+    "Max_used_connections",
+    "Connection_errors_max_connections",
+    "Aborted_connects",
+    "Connections",
+    "Threads_running",
+    "Innodb_deadlocks",
+];
+
+fn in_list(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn sql_for(flavor: Flavor, version: Version, settings: &ReadSettings) -> Sql {
+    let statement_secs = settings.statement_timeout.as_secs_f64().max(0.001);
+    let lock_secs = settings.lock_timeout.as_secs().max(1);
+    let mut session_setup = vec![
+        format!("SET SESSION lock_wait_timeout = {lock_secs}"),
+        format!("SET SESSION innodb_lock_wait_timeout = {lock_secs}"),
+        // The exporter keeps its slot between scrapes, whatever the server's idle
+        // timeout for applications.
+        "SET SESSION wait_timeout = 31536000".to_string(),
+        "SET SESSION TRANSACTION READ ONLY".to_string(),
+    ];
+    match flavor {
+        Flavor::MariaDb => session_setup.push(format!(
+            "SET SESSION max_statement_time = {statement_secs:.3}"
+        )),
+        Flavor::MySql if version >= Version(5, 7, 8) => session_setup.push(format!(
+            "SET SESSION max_execution_time = {}",
+            settings.statement_timeout.as_millis().max(1)
+        )),
+        Flavor::MySql => {}
+    }
+
+    // MySQL 8.0.22+ has the processlist in performance_schema (the
+    // information_schema one is deprecated and takes a global mutex); MariaDB has
+    // TIME_MS for sub-second precision.
+    let (processlist, time_ms) = match flavor {
+        Flavor::MariaDb => ("information_schema.PROCESSLIST", "p.TIME_MS"),
+        Flavor::MySql if version >= Version(8, 0, 22) => {
+            ("performance_schema.processlist", "p.TIME * 1000")
+        }
+        Flavor::MySql => ("information_schema.PROCESSLIST", "p.TIME * 1000"),
+    };
+    let over: String = settings
+        .thresholds
+        .iter()
+        .map(|t| format!(", SUM({time_ms} > {})", t * 1000.0))
+        .collect();
+    // The client host without its port ("10.0.0.7:51234" -> "10.0.0.7"; IPv6 keeps
+    // its colons but not the last one).
+    let host = "IF(p.HOST LIKE '%:%', LEFT(p.HOST, LENGTH(p.HOST) - LOCATE(':', REVERSE(p.HOST))), IFNULL(p.HOST, ''))";
+    let activity = format!(
+        "SELECT p.DB, p.USER, {host} AS client, p.COMMAND, t.trx_id IS NOT NULL AS in_trx, \
+         COUNT(*), IFNULL(MAX({time_ms}), 0) / 1000, \
+         MAX(TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6))) / 1000000{over} \
+         FROM {processlist} p \
+         LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID \
+         WHERE IFNULL(p.USER, '') NOT IN ('system user', 'event_scheduler') \
+         AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID') \
+         GROUP BY p.DB, p.USER, client, p.COMMAND, in_trx"
+    );
+    let lock_views_in_performance_schema = flavor == Flavor::MySql && version >= Version(8, 0, 1);
+    let blocking = if lock_views_in_performance_schema {
+        "SELECT COUNT(DISTINCT w.REQUESTING_ENGINE_TRANSACTION_ID), \
+         COUNT(DISTINCT w.BLOCKING_ENGINE_TRANSACTION_ID), \
+         IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, r.trx_wait_started, NOW(6))), 0) / 1000000 \
+         FROM performance_schema.data_lock_waits w \
+         JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID"
+            .to_string()
+    } else {
+        "SELECT COUNT(DISTINCT w.requesting_trx_id), COUNT(DISTINCT w.blocking_trx_id), \
+         IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, r.trx_wait_started, NOW(6))), 0) / 1000000 \
+         FROM information_schema.INNODB_LOCK_WAITS w \
+         JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id"
+            .to_string()
+    };
+    let locks = if lock_views_in_performance_schema {
+        "SELECT LOCK_MODE, LOCK_STATUS = 'GRANTED', COUNT(*) \
+         FROM performance_schema.data_locks GROUP BY 1, 2"
+            .to_string()
+    } else {
+        // Before MySQL 8 (and on MariaDB) InnoDB lists only the locks that take part
+        // in a wait, as blocker or as requester.
+        "SELECT l.lock_mode, l.lock_id NOT IN \
+         (SELECT requested_lock_id FROM information_schema.INNODB_LOCK_WAITS), COUNT(*) \
+         FROM information_schema.INNODB_LOCKS l GROUP BY 1, 2"
+            .to_string()
+    };
+    Sql {
+        session_setup,
+        activity,
+        variables: format!(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
+            in_list(VARIABLES)
+        ),
+        status: format!(
+            "SHOW GLOBAL STATUS WHERE Variable_name IN ({})",
+            in_list(STATUS)
+        ),
+        blocking,
+        locks,
+        user_limits: "SELECT User, MAX(max_user_connections) FROM mysql.user \
+                      WHERE max_user_connections > 0 GROUP BY User"
+            .to_string(),
+    }
+}
+
+pub struct Session {
+    conn: Conn,
+    flavor: Flavor,
+    version: String,
+    sql: Sql,
+    lost: bool,
+    /// Parts of the read this server does not support, with the reason, skipped for
+    /// the rest of the session.
+    unsupported: HashSet<&'static str>,
+}
+
+impl Session {
+    async fn set_up(
+        mut conn: Conn,
+        settings: &ReadSettings,
+    ) -> Result<Session, mysql_async::Error> {
+        let row: Option<(String, Option<String>)> = conn
+            .query_first("SELECT VERSION(), @@version_comment")
+            .await?;
+        let (version, comment) = row.unwrap_or_default();
+        let (flavor, v) = detect(&version, comment.as_deref().unwrap_or(""));
+        let sql = sql_for(flavor, v, settings);
+        for statement in &sql.session_setup {
+            conn.query_drop(statement).await?;
+        }
+        tracing::debug!(flavor = ?flavor, version = %version, "MySQL-family session ready");
+        Ok(Session {
+            conn,
+            flavor,
+            version,
+            sql,
+            lost: false,
+            unsupported: HashSet::new(),
+        })
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.lost
+    }
+
+    async fn query(&mut self, sql: &str) -> Result<Vec<Row>, mysql_async::Error> {
+        let result = self.conn.query::<Row, _>(sql).await;
+        if let Err(e) = &result
+            && is_lost(e)
+        {
+            self.lost = true;
+        }
+        result
+    }
+
+    /// Runs one optional part of the read; `None` if it failed or is unsupported.
+    async fn part(
+        &mut self,
+        name: &'static str,
+        sql: String,
+        collectors: &mut Vec<Collector>,
+    ) -> Result<Option<Vec<Row>>, ReadError> {
+        if self.unsupported.contains(name) {
+            collectors.push(Collector {
+                name,
+                success: false,
+            });
+            return Ok(None);
+        }
+        match self.query(&sql).await {
+            Ok(rows) => {
+                collectors.push(Collector {
+                    name,
+                    success: true,
+                });
+                Ok(Some(rows))
+            }
+            Err(e) if self.lost => Err(ReadError::Lost(e.to_string())),
+            Err(e) => {
+                if is_unsupported(&e) {
+                    tracing::warn!(collector = name, error = %e, "not supported by this server or not permitted; skipped from now on");
+                    self.unsupported.insert(name);
+                } else {
+                    tracing::warn!(collector = name, error = %e, "part of the read failed");
+                }
+                collectors.push(Collector {
+                    name,
+                    success: false,
+                });
+                Ok(None)
+            }
+        }
+    }
+
+    pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
+        let lost_or_failed = |lost: bool, e: mysql_async::Error| {
+            if lost {
+                ReadError::Lost(e.to_string())
+            } else {
+                ReadError::Failed(e.to_string())
+            }
+        };
+        let activity_sql = self.sql.activity.clone();
+        let activity = match self.query(&activity_sql).await {
+            Ok(rows) => rows,
+            Err(e) => return Err(lost_or_failed(self.lost, e)),
+        };
+        let variables_sql = self.sql.variables.clone();
+        let variables = match self.query(&variables_sql).await {
+            Ok(rows) => name_values(&rows),
+            Err(e) => return Err(lost_or_failed(self.lost, e)),
+        };
+        let mut collectors = vec![
+            Collector {
+                name: "activity",
+                success: true,
+            },
+            Collector {
+                name: "settings",
+                success: true,
+            },
+        ];
+        let status = self
+            .part("status", self.sql.status.clone(), &mut collectors)
+            .await?
+            .map(|rows| name_values(&rows));
+        let blocking = self
+            .part("blocking", self.sql.blocking.clone(), &mut collectors)
+            .await?;
+        let locks = self
+            .part("locks", self.sql.locks.clone(), &mut collectors)
+            .await?;
+        let user_limits = self
+            .part("user_limits", self.sql.user_limits.clone(), &mut collectors)
+            .await?;
+
+        let groups = parse_activity(&activity, settings.thresholds.len())?;
+        let facts = summarize_sessions(groups, &settings.thresholds, settings.origin_cap);
+        let max_connections = variables
+            .get("max_connections")
+            .and_then(|v| v.parse::<u64>().ok())
+            .ok_or_else(|| ReadError::Failed("the server did not report max_connections".into()))?;
+
+        let global_user_limit = variables
+            .get("max_user_connections")
+            .and_then(|v| v.parse::<i64>().ok())
+            .filter(|n| *n > 0);
+        let user_limits = user_limits.map(|rows| {
+            let own: HashMap<String, u64> = rows
+                .iter()
+                .filter_map(|r| Some((text(r, 0)?, number(r, 1)? as u64)))
+                .collect();
+            user_limit_use(&own, global_user_limit, &facts.per_user)
+        });
+        let status_u64 = |name: &str| {
+            status
+                .as_ref()
+                .and_then(|s| s.get(name))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+
+        Ok(Snapshot {
+            engine: match self.flavor {
+                Flavor::MySql => Engine::MySql,
+                Flavor::MariaDb => Engine::MariaDb,
+            },
+            version: self.version.clone(),
+            max_connections,
+            // The extra admin slot (SUPER / CONNECTION_ADMIN) comes on top of
+            // max_connections; ordinary logins may use all of it.
+            reserved_connections: 0,
+            by_state: facts.by_state,
+            max_state_duration_seconds: facts.max_state_duration_seconds,
+            over_duration: facts.over_duration,
+            origins: facts.origins,
+            oldest_transaction_seconds: facts.oldest_transaction_seconds,
+            average_connection_age_seconds: None,
+            max_connection_age_seconds: None,
+            blocking: blocking.map(|rows| parse_blocking(&rows)),
+            locks: locks.map(|rows| parse_locks(&rows)),
+            user_limits,
+            database_limits: None,
+            timeouts: timeouts(&variables),
+            max_used_connections: status_u64("Max_used_connections"),
+            threads_running: status_u64("Threads_running"),
+            counters: ServerCounters {
+                deadlocks: status_u64("Innodb_deadlocks"),
+                sessions: status_u64("Connections"),
+                abnormal_ends: Vec::new(),
+                refused: status_u64("Connection_errors_max_connections"),
+                failed: status_u64("Aborted_connects"),
+            },
+            collectors,
+        })
+    }
+}
+
+/// A limit for every account that has its own, and the global
+/// `max_user_connections` for the users seen in sessions that have none.
+fn user_limit_use(
+    own: &HashMap<String, u64>,
+    global: Option<i64>,
+    used: &HashMap<String, u64>,
+) -> Vec<LimitUse> {
+    let mut out: Vec<LimitUse> = own
+        .iter()
+        .map(|(name, limit)| LimitUse {
+            name: name.clone(),
+            limit: *limit,
+            used: used.get(name).copied().unwrap_or(0),
+        })
+        .collect();
+    if let Some(global) = global {
+        for (name, n) in used {
+            if !own.contains_key(name) {
+                out.push(LimitUse {
+                    name: name.clone(),
+                    limit: global as u64,
+                    used: *n,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// Timeouts that end sessions or statements, in seconds (0 = disabled).
+fn timeouts(variables: &HashMap<String, String>) -> Vec<(String, f64)> {
+    let mut out = Vec::new();
+    for name in VARIABLES {
+        if matches!(*name, "max_connections" | "max_user_connections") {
+            continue;
+        }
+        let Some(value) = variables.get(*name).and_then(|v| v.parse::<f64>().ok()) else {
+            continue;
+        };
+        // MySQL's max_execution_time is in milliseconds; everything else in seconds.
+        let seconds = if *name == "max_execution_time" {
+            value / 1000.0
+        } else {
+            value
+        };
+        out.push((name.to_string(), seconds));
+    }
+    out
+}
+
+fn value_text(v: &Value) -> Option<String> {
+    match v {
+        Value::NULL => None,
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
+        Value::Int(i) => Some(i.to_string()),
+        Value::UInt(u) => Some(u.to_string()),
+        Value::Float(f) => Some(f.to_string()),
+        Value::Double(d) => Some(d.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+fn text(row: &Row, i: usize) -> Option<String> {
+    row.as_ref(i).and_then(value_text)
+}
+
+fn number(row: &Row, i: usize) -> Option<f64> {
+    text(row, i).and_then(|t| t.trim().parse::<f64>().ok())
+}
+
+fn name_values(rows: &[Row]) -> HashMap<String, String> {
+    rows.iter()
+        .filter_map(|r| Some((text(r, 0)?, text(r, 1).unwrap_or_default())))
+        .collect()
+}
+
+fn parse_activity(rows: &[Row], thresholds: usize) -> Result<Vec<SessionGroup>, ReadError> {
+    let mut groups = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.len() < 8 + thresholds {
+            return Err(ReadError::Failed(format!(
+                "activity row has {} columns, expected {}",
+                row.len(),
+                8 + thresholds
+            )));
+        }
+        let command = text(row, 3).unwrap_or_default();
+        let in_trx = number(row, 4).unwrap_or(0.0) > 0.0;
+        let Some(state) = State::from_mysql(&command, in_trx) else {
+            continue;
+        };
+        let count = number(row, 5).unwrap_or(0.0) as u64;
+        groups.push(SessionGroup {
+            origin: Origin {
+                database: text(row, 0)
+                    .filter(|d| !d.is_empty())
+                    .unwrap_or_else(|| NO_DATABASE.to_string()),
+                user: text(row, 1).unwrap_or_default(),
+                application: text(row, 2).unwrap_or_default(),
+            },
+            state,
+            count,
+            max_state_seconds: number(row, 6).unwrap_or(0.0),
+            // The processlist does not tell when a session connected.
+            sum_age_seconds: 0.0,
+            max_age_seconds: 0.0,
+            oldest_transaction_seconds: number(row, 7),
+            over: (0..thresholds)
+                .map(|i| number(row, 8 + i).unwrap_or(0.0) as u64)
+                .collect(),
+        });
+    }
+    Ok(groups)
+}
+
+fn parse_blocking(rows: &[Row]) -> Blocking {
+    match rows.first() {
+        Some(r) => Blocking {
+            blocked: number(r, 0).unwrap_or(0.0) as u64,
+            blocking: number(r, 1).unwrap_or(0.0) as u64,
+            max_lock_wait_seconds: number(r, 2).unwrap_or(0.0).max(0.0),
+        },
+        None => Blocking::default(),
+    }
+}
+
+fn parse_locks(rows: &[Row]) -> Vec<LockCount> {
+    rows.iter()
+        .filter_map(|r| {
+            Some(LockCount {
+                mode: text(r, 0)?,
+                granted: number(r, 1)? > 0.0,
+                count: number(r, 2)? as u64,
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> ReadSettings {
+        ReadSettings {
+            thresholds: vec![30.0, 60.0],
+            origin_cap: 100,
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_millis(500),
+        }
+    }
+
+    #[test]
+    fn flavour_and_version_are_detected() {
+        assert_eq!(
+            detect("10.11.19-MariaDB-0+deb12u1", "Debian 12"),
+            (Flavor::MariaDb, Version(10, 11, 19))
+        );
+        assert_eq!(
+            detect("5.5.5-10.6.12-MariaDB", ""),
+            (Flavor::MariaDb, Version(10, 6, 12))
+        );
+        assert_eq!(
+            detect("8.0.36", "MySQL Community Server - GPL"),
+            (Flavor::MySql, Version(8, 0, 36))
+        );
+        assert_eq!(
+            detect("11.4.2-MariaDB", "mariadb.org binary distribution"),
+            (Flavor::MariaDb, Version(11, 4, 2))
+        );
+        assert_eq!(detect("5.7.44-log", ""), (Flavor::MySql, Version(5, 7, 44)));
+    }
+
+    #[test]
+    fn connect_errors_are_classified_by_server_code() {
+        assert_eq!(
+            classify_server_code(1040),
+            ConnectErrorKind::TooManyConnections
+        );
+        assert_eq!(
+            classify_server_code(1203),
+            ConnectErrorKind::TooManyConnections
+        );
+        assert_eq!(
+            classify_server_code(1226),
+            ConnectErrorKind::TooManyConnections
+        );
+        assert_eq!(classify_server_code(1045), ConnectErrorKind::AuthFailed);
+        assert_eq!(classify_server_code(1044), ConnectErrorKind::AuthFailed);
+        assert_eq!(classify_server_code(1129), ConnectErrorKind::Other);
+    }
+
+    #[test]
+    fn each_flavour_and_version_gets_its_sql() {
+        let s = settings();
+        let maria = sql_for(Flavor::MariaDb, Version(10, 11, 0), &s);
+        assert!(maria.activity.contains("information_schema.PROCESSLIST"));
+        assert!(maria.activity.contains("p.TIME_MS"));
+        assert!(
+            maria
+                .blocking
+                .contains("information_schema.INNODB_LOCK_WAITS")
+        );
+        assert!(maria.locks.contains("information_schema.INNODB_LOCKS"));
+        assert!(
+            maria
+                .session_setup
+                .iter()
+                .any(|q| q == "SET SESSION max_statement_time = 5.000")
+        );
+        assert!(
+            !maria
+                .session_setup
+                .iter()
+                .any(|q| q.contains("max_execution_time"))
+        );
+        assert!(
+            maria
+                .session_setup
+                .iter()
+                .any(|q| q == "SET SESSION lock_wait_timeout = 1")
+        );
+
+        let mysql8 = sql_for(Flavor::MySql, Version(8, 0, 36), &s);
+        assert!(mysql8.activity.contains("performance_schema.processlist"));
+        assert!(mysql8.activity.contains("p.TIME * 1000"));
+        assert!(
+            mysql8
+                .blocking
+                .contains("performance_schema.data_lock_waits")
+        );
+        assert!(mysql8.locks.contains("performance_schema.data_locks"));
+        assert!(
+            mysql8
+                .session_setup
+                .iter()
+                .any(|q| q == "SET SESSION max_execution_time = 5000")
+        );
+        assert!(
+            !mysql8
+                .session_setup
+                .iter()
+                .any(|q| q.contains("max_statement_time"))
+        );
+
+        let mysql84 = sql_for(Flavor::MySql, Version(8, 4, 0), &s);
+        assert_eq!(mysql84.activity, mysql8.activity);
+
+        // 8.0.0-8.0.21: data_lock views exist, the processlist table does not yet.
+        let mysql8_early = sql_for(Flavor::MySql, Version(8, 0, 18), &s);
+        assert!(
+            mysql8_early
+                .activity
+                .contains("information_schema.PROCESSLIST")
+        );
+        assert!(
+            mysql8_early
+                .blocking
+                .contains("performance_schema.data_lock_waits")
+        );
+
+        let mysql57 = sql_for(Flavor::MySql, Version(5, 7, 44), &s);
+        assert!(mysql57.activity.contains("information_schema.PROCESSLIST"));
+        assert!(
+            mysql57
+                .blocking
+                .contains("information_schema.INNODB_LOCK_WAITS")
+        );
+        assert!(
+            mysql57
+                .session_setup
+                .iter()
+                .any(|q| q.contains("max_execution_time"))
+        );
+
+        let mysql56 = sql_for(Flavor::MySql, Version(5, 6, 51), &s);
+        assert!(
+            !mysql56
+                .session_setup
+                .iter()
+                .any(|q| q.contains("max_execution_time"))
+        );
+
+        let maria106 = sql_for(Flavor::MariaDb, Version(10, 6, 0), &s);
+        assert_eq!(maria106.activity, maria.activity);
+        let maria11 = sql_for(Flavor::MariaDb, Version(11, 4, 0), &s);
+        assert_eq!(maria11.blocking, maria.blocking);
+    }
+
+    #[test]
+    fn thresholds_become_columns_in_milliseconds() {
+        let sql = sql_for(Flavor::MariaDb, Version(10, 11, 0), &settings());
+        assert!(sql.activity.contains("SUM(p.TIME_MS > 30000)"));
+        assert!(sql.activity.contains("SUM(p.TIME_MS > 60000)"));
+    }
+
+    #[test]
+    fn ssl_params_are_taken_out_of_the_dsn() {
+        let (url, mode, ca) =
+            split_ssl_params("mysql://u:p@h:3306/db?ssl-mode=VERIFY_IDENTITY&ssl-ca=/ca.pem")
+                .unwrap();
+        assert_eq!(url, "mysql://u:p@h:3306/db");
+        assert_eq!(mode, SslMode::VerifyIdentity);
+        assert_eq!(ca, Some(PathBuf::from("/ca.pem")));
+        let (_, mode, _) = split_ssl_params("mysql://u@h/?ssl_mode=required").unwrap();
+        assert_eq!(mode, SslMode::Required);
+        let (url, mode, _) = split_ssl_params("mysql://u@h/?ssl-ca=/x.pem&conn_ttl=5").unwrap();
+        assert_eq!(url, "mysql://u@h/?conn_ttl=5");
+        assert_eq!(mode, SslMode::VerifyCa);
+        assert!(split_ssl_params("mysql://u@h/?ssl-mode=sometimes").is_err());
+    }
+
+    #[test]
+    fn dsns_are_parsed_and_named_without_their_password() {
+        let c = Connector::from_dsn(
+            "mariadb://mon:hunter2@db.example:3307/",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(c.default_name(), "db.example:3307");
+        assert!(!format!("{c:?}").contains("hunter2"));
+        let c = Connector::from_dsn("mysql://mon@db/app", None, Duration::from_secs(1)).unwrap();
+        assert_eq!(c.default_name(), "db:3306/app");
+        let err =
+            Connector::from_dsn("mysql://:hunter2@db/", None, Duration::from_secs(1)).unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = Connector::from_dsn(
+            "mysql://u:hunter2@db/?bogus=1",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn global_user_limit_applies_to_users_without_their_own() {
+        let own = HashMap::from([("capped".to_string(), 3)]);
+        let used = HashMap::from([("capped".to_string(), 2), ("app".to_string(), 7)]);
+        let limits = user_limit_use(&own, Some(50), &used);
+        assert_eq!(
+            limits,
+            vec![
+                LimitUse {
+                    name: "app".into(),
+                    limit: 50,
+                    used: 7
+                },
+                LimitUse {
+                    name: "capped".into(),
+                    limit: 3,
+                    used: 2
+                },
+            ]
+        );
+        assert_eq!(user_limit_use(&own, None, &used).len(), 1);
+    }
+
+    #[test]
+    fn timeouts_are_in_seconds() {
+        let vars = HashMap::from([
+            ("wait_timeout".to_string(), "28800".to_string()),
+            ("max_execution_time".to_string(), "1500".to_string()),
+            ("max_connections".to_string(), "151".to_string()),
+        ]);
+        let t = timeouts(&vars);
+        assert!(t.contains(&("wait_timeout".to_string(), 28800.0)));
+        assert!(t.contains(&("max_execution_time".to_string(), 1.5)));
+        assert!(!t.iter().any(|(n, _)| n == "max_connections"));
+    }
+}
