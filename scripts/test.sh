@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, then lints, then
-# runs unit tests, the integration tests against real servers, and the alert rule
-# tests. Any missing tool is a failure, never a skip.
+# runs unit tests, the integration tests against real servers, the PostgreSQL suite
+# again on every other supported major (13-18), and the alert rule tests. Any missing
+# tool is a failure, never a skip.
+#
+#   scripts/test.sh                 # everything
+#   DBCONN_PG_MAJORS="" scripts/test.sh   # skip the extra PostgreSQL majors
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,5 +15,21 @@ echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 
-echo "== tests"
+echo "== alert rules and dashboards"
+promtool check rules alerts/dbconn.rules.yml
+promtool test rules alerts/tests/*.yml
+scripts/gen-prometheusrule.sh --check
+python3 dashboards/generate.py --check
+
+echo "== tests (system PostgreSQL, MariaDB, Prometheus, Alertmanager)"
 cargo nextest run --locked --profile ci "$@"
+
+# The system server is one major; the others come from real binaries fetched (and
+# cached) by scripts/fetch-postgres.sh.
+system_major="$(basename "$(dirname "$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)")")"
+for major in ${DBCONN_PG_MAJORS-13 14 15 16 17 18}; do
+  [ "$major" = "$system_major" ] && continue
+  echo "== PostgreSQL $major"
+  bindir="$(scripts/fetch-postgres.sh "$major")"
+  DBCONN_PG_BINDIR="$bindir" cargo nextest run --locked --profile ci --test postgres --test faults "$@"
+done

@@ -1,0 +1,282 @@
+//! The alert rules and dashboards, proven end to end: a real PostgreSQL filled past
+//! 80 %, the real exporter, a real Prometheus evaluating the shipped rules (with
+//! shortened `for:`; the promtool unit tests cover the real durations), a real
+//! Alertmanager, and a webhook receiver here that must see DatabaseConnectionsHigh
+//! fire for the right target and resolve once the sessions close — for PostgreSQL
+//! and for MariaDB, through the same rules. The same run
+//! executes every dashboard panel query against that Prometheus.
+
+mod support;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use mysql_async::prelude::Queryable;
+
+use support::ConfigFile;
+use support::exporter::Exporter;
+use support::mariadb::{MariaDb, MariaOptions};
+use support::pg::{PgCluster, PgOptions};
+use support::proc::ScratchDir;
+use support::prometheus::{Alertmanager, Prometheus, PrometheusConfig, Webhook};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+const TARGET: &str = "pg-e2e";
+const MARIA_TARGET: &str = "maria-e2e";
+
+/// Whether a webhook payload carries `alertname` for `target` with `status`.
+fn carries(body: &serde_json::Value, alertname: &str, target: &str, status: &str) -> bool {
+    body["alerts"].as_array().is_some_and(|alerts| {
+        alerts.iter().any(|a| {
+            a["status"] == status
+                && a["labels"]["alertname"] == alertname
+                && a["labels"]["target"] == target
+        })
+    })
+}
+
+/// A dashboard query with Grafana's template variables replaced the way Grafana
+/// would for a dashboard showing one target.
+fn substitute(expr: &str, target: &str) -> String {
+    expr.replace("${target:regex}", target)
+        .replace("${target}", target)
+        .replace("$target", target)
+        .replace("$__rate_interval", "1m")
+        .replace("${__rate_interval}", "1m")
+        .replace("$__interval", "1s")
+        .replace("$__range", "5m")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_data() {
+    // 20 slots, 3 reserved: 17 ordinary. The exporter plus 14 sessions is 15/17 = 0.88,
+    // over the 0.80 line and under the 0.95 one.
+    let cluster = PgCluster::start(PgOptions {
+        max_connections: 20,
+        superuser_reserved_connections: 3,
+        ..PgOptions::default()
+    });
+    // Situations that give every dashboard panel something to show.
+    cluster
+        .exec("CREATE ROLE app LOGIN CONNECTION LIMIT 15")
+        .await;
+    cluster
+        .exec("CREATE DATABASE shop CONNECTION LIMIT 16")
+        .await;
+    cluster
+        .exec("CREATE TABLE accounts (id int PRIMARY KEY, balance int); INSERT INTO accounts VALUES (1, 100)")
+        .await;
+    // MariaDB, 20 slots: the exporter (root) plus 16 sessions is 17/20 = 0.85.
+    let maria = MariaDb::start(MariaOptions {
+        max_connections: 20,
+        ..MariaOptions::default()
+    });
+    maria
+        .exec(
+            "CREATE DATABASE shop; \
+             CREATE TABLE shop.accounts (id INT PRIMARY KEY, balance INT) ENGINE=InnoDB; \
+             INSERT INTO shop.accounts VALUES (1, 100); \
+             CREATE USER 'app'@'%' IDENTIFIED BY 'pw' WITH MAX_USER_CONNECTIONS 18; \
+             GRANT ALL ON shop.* TO 'app'@'%'",
+        )
+        .await;
+    let config = ConfigFile::new(&format!(
+        "targets:\n  - name: {TARGET}\n    dsn: \"{}\"\n  - name: {MARIA_TARGET}\n    dsn: \"{}\"\n",
+        cluster.superuser_dsn(),
+        maria.root_dsn()
+    ));
+    let exporter = Exporter::start(&[config.arg()]);
+
+    let mut webhook = Webhook::start().await;
+    let alertmanager = Alertmanager::start(&webhook.url);
+    let scratch = ScratchDir::new("dbconn-e2e-rules");
+    let rules = support::prometheus::rules_with_short_for(
+        &repo().join("alerts/dbconn.rules.yml"),
+        scratch.path(),
+        "2s",
+    );
+    let prometheus = Prometheus::start(PrometheusConfig {
+        exporters: &[exporter.address().to_string()],
+        rule_files: &[rules],
+        alertmanager: Some(alertmanager.address()),
+        scrape_interval: "1s",
+    });
+    prometheus.wait_for_scrapes(1).await;
+
+    let t0 = Instant::now();
+    let mut sessions = cluster.connect_many(12, "app", "shop", "checkout").await;
+    // One holds a row lock that another waits on; one sits idle in a transaction.
+    let holder = cluster
+        .connect("postgres", "postgres", "payments")
+        .await
+        .unwrap();
+    holder
+        .batch_execute("BEGIN; UPDATE accounts SET balance = balance - 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let waiter = cluster
+        .connect("postgres", "postgres", "payments")
+        .await
+        .unwrap();
+    let wait = tokio::spawn(async move {
+        waiter
+            .batch_execute("UPDATE accounts SET balance = balance + 1 WHERE id = 1")
+            .await
+    });
+    let mut maria_sessions = Vec::new();
+    for _ in 0..14 {
+        maria_sessions.push(maria.connect("app", "pw", Some("shop")).await.unwrap());
+    }
+    let mut maria_holder = maria.connect("app", "pw", Some("shop")).await.unwrap();
+    maria_holder.query_drop("BEGIN").await.unwrap();
+    maria_holder
+        .query_drop("UPDATE accounts SET balance = balance - 1 WHERE id = 1")
+        .await
+        .unwrap();
+    let mut maria_waiter = maria.connect("app", "pw", Some("shop")).await.unwrap();
+    let maria_wait = tokio::spawn(async move {
+        let r = maria_waiter
+            .query_drop("UPDATE accounts SET balance = balance + 1 WHERE id = 1")
+            .await;
+        (maria_waiter, r)
+    });
+    let opened = t0.elapsed();
+
+    let fired = webhook
+        .wait_for(
+            Duration::from_secs(60),
+            "DatabaseConnectionsHigh firing",
+            |b| carries(b, "DatabaseConnectionsHigh", TARGET, "firing"),
+        )
+        .await;
+    let fired_after = fired.at - t0;
+    // Not before the (shortened) `for:` of 2 s has passed.
+    assert!(fired_after >= Duration::from_secs(2), "{fired_after:?}");
+    // The labels Alertmanager got name the target and keep job/instance.
+    let alert = fired.body["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| {
+            a["labels"]["alertname"] == "DatabaseConnectionsHigh" && a["labels"]["target"] == TARGET
+        })
+        .unwrap()
+        .clone();
+    assert_eq!(alert["labels"]["severity"], "warning");
+    assert_eq!(alert["labels"]["job"], "dbconn");
+    assert!(
+        alert["annotations"]["summary"]
+            .as_str()
+            .is_some_and(|s| s.contains(TARGET)),
+        "{alert}"
+    );
+    assert!(
+        alert["annotations"]["runbook_url"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("DatabaseConnectionsHigh.md")),
+        "{alert}"
+    );
+    let maria_fired = webhook
+        .wait_for(
+            Duration::from_secs(60),
+            "DatabaseConnectionsHigh firing for MariaDB",
+            |b| carries(b, "DatabaseConnectionsHigh", MARIA_TARGET, "firing"),
+        )
+        .await;
+    let maria_fired_after = maria_fired.at - t0;
+    // Not critical: 15/17 and 17/20 are under 0.95.
+    let critical = prometheus
+        .query("ALERTS{alertname=\"DatabaseConnectionsCritical\"}")
+        .await;
+    assert!(critical.is_empty(), "{critical:?}");
+
+    // Every panel query of every dashboard returns data while the server is busy.
+    run_dashboard_queries(&prometheus).await;
+    let text = exporter.scrape_with("/metrics", &[]).await;
+    support::promtool_check_metrics(&text.body);
+
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    wait.await.unwrap().unwrap();
+    drop(holder);
+    sessions.clear();
+    maria_holder.query_drop("ROLLBACK").await.unwrap();
+    let (maria_waiter, r) = maria_wait.await.unwrap();
+    r.unwrap();
+    drop(maria_waiter);
+    drop(maria_holder);
+    maria_sessions.clear();
+    let closed = t0.elapsed();
+    let mut resolved_at = Vec::new();
+    for target in [TARGET, MARIA_TARGET] {
+        let resolved = webhook
+            .wait_for(
+                Duration::from_secs(60),
+                "DatabaseConnectionsHigh resolved",
+                |b| carries(b, "DatabaseConnectionsHigh", target, "resolved"),
+            )
+            .await;
+        resolved_at.push(resolved.at - t0);
+    }
+    println!(
+        "timeline (s since the first session opened): sessions opened by {:.1}; \
+         DatabaseConnectionsHigh at the webhook at {:.1} (PostgreSQL) and {:.1} (MariaDB); \
+         sessions closed at {:.1}; resolved at the webhook at {:.1} (PostgreSQL) and {:.1} (MariaDB)",
+        opened.as_secs_f64(),
+        fired_after.as_secs_f64(),
+        maria_fired_after.as_secs_f64(),
+        closed.as_secs_f64(),
+        resolved_at[0].as_secs_f64(),
+        resolved_at[1].as_secs_f64()
+    );
+    drop(prometheus);
+    drop(alertmanager);
+    drop(maria);
+}
+
+/// Runs every query listed in dashboards/queries.json (generated with the dashboards)
+/// for each target, and requires at least one series back wherever the query's
+/// `engines` include the target's engine.
+async fn run_dashboard_queries(prometheus: &Prometheus) {
+    let listing = std::fs::read_to_string(repo().join("dashboards/queries.json"))
+        .expect("dashboards/queries.json (python3 dashboards/generate.py writes it)");
+    let queries: Vec<serde_json::Value> = serde_json::from_str(&listing).expect("queries JSON");
+    assert!(
+        queries.len() >= 20,
+        "only {} dashboard queries",
+        queries.len()
+    );
+    // Rates need two samples inside their window; give the panels a few scrapes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut empty = Vec::new();
+    for q in &queries {
+        let engines: Vec<&str> = q["engines"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|e| e.as_str()).collect())
+            .unwrap_or_default();
+        for (target, engine) in [(TARGET, "postgresql"), (MARIA_TARGET, "mariadb")] {
+            let expr = substitute(q["expr"].as_str().expect("expr"), target);
+            loop {
+                let result = prometheus.query(&expr).await;
+                if !result.is_empty() || !engines.contains(&engine) {
+                    break;
+                }
+                if Instant::now() > deadline {
+                    empty.push(format!(
+                        "{} / {} / {} [{engine}]: {expr}",
+                        q["dashboard"], q["panel"], q["refId"]
+                    ));
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        }
+    }
+    assert!(
+        empty.is_empty(),
+        "dashboard queries with no data:\n{}",
+        empty.join("\n")
+    );
+}

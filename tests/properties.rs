@@ -1,0 +1,212 @@
+//! Property tests over the parts that take input from outside: the configuration
+//! file, DSNs, and label values (application, user and database names come from
+//! whoever connects to the database). No input may panic, leak a password, or make
+//! the exposition unparseable. Expositions are checked by the reference OpenMetrics
+//! parser, all cases of a property in one parser process.
+
+mod support;
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use proptest::prelude::*;
+use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+
+use dbconn_exporter::config::{Cli, Config};
+use dbconn_exporter::exposition::{self, Format};
+use dbconn_exporter::snapshot::*;
+use dbconn_exporter::target::{ReadOutcome, ScrapeResult};
+
+fn load(args: &[String]) -> Result<Config, String> {
+    let mut all = vec!["dbconn_exporter".to_string()];
+    all.extend_from_slice(args);
+    let cli = Cli::try_parse_from(all).map_err(|e| e.to_string())?;
+    Config::load(&cli).map_err(|e| e.to_string())
+}
+
+/// A password the generators embed; it must never come back in an error.
+const SECRET: &str = "Pr0p-s3cret-XYZ";
+
+fn dsn_strategy() -> impl Strategy<Value = String> {
+    let scheme = prop_oneof![
+        Just("postgres://"),
+        Just("postgresql://"),
+        Just("mysql://"),
+        Just("mariadb://"),
+        Just("ftp://"),
+        Just(""),
+    ];
+    (
+        scheme,
+        "[a-z]{0,6}",
+        "[a-z0-9.:\\[\\]-]{0,20}",
+        "[ -~]{0,30}",
+    )
+        .prop_map(|(scheme, user, host, rest)| format!("{scheme}{user}:{SECRET}@{host}{rest}"))
+}
+
+proptest! {
+    #![proptest_config(RunnerConfig { cases: 300, ..RunnerConfig::default() })]
+
+    /// Any DSN: a config or a clear error, never a panic, never the password.
+    #[test]
+    fn dsns_never_panic_or_leak(dsn in dsn_strategy()) {
+        match load(&[format!("--target={dsn}")]) {
+            Ok(config) => {
+                for t in &config.targets {
+                    prop_assert!(!t.name.contains(SECRET), "name {:?}", t.name);
+                }
+            }
+            Err(e) => prop_assert!(!e.contains(SECRET), "{e}"),
+        }
+    }
+
+    /// Keyword/value DSNs (libpq style) with arbitrary values.
+    #[test]
+    fn keyword_dsns_never_panic_or_leak(extra in "[ -~]{0,40}") {
+        let dsn = format!("host=h user=u password={SECRET} {extra}");
+        if let Err(e) = load(&[format!("--target={dsn}")]) {
+            prop_assert!(!e.contains(SECRET), "{e}");
+        }
+    }
+
+    /// Arbitrary YAML-ish files: a config or an error naming the problem.
+    #[test]
+    fn config_files_never_panic_or_leak(
+        body in prop_oneof![
+            "[ -~\n]{0,200}",
+            (dsn_strategy(), "[a-z_]{1,12}", "[ -~]{0,12}").prop_map(|(dsn, key, value)| format!(
+                "targets:\n  - name: a\n    dsn: \"{}\"\n    {key}: {value}\ncollection:\n  {key}: {value}\n",
+                dsn.replace('"', "")
+            )),
+        ]
+    ) {
+        let file = support::ConfigFile::new(&body);
+        match load(&[file.arg()]) {
+            Ok(_) => {}
+            Err(e) => {
+                prop_assert!(!e.contains(SECRET), "{e}");
+                prop_assert!(!e.is_empty());
+            }
+        }
+    }
+}
+
+fn snapshot_with_names(names: &[(String, String, String)]) -> Snapshot {
+    let thresholds = [30.0, 60.0, 300.0];
+    let groups = names
+        .iter()
+        .enumerate()
+        .map(|(i, (db, user, app))| SessionGroup {
+            origin: Origin {
+                database: db.clone(),
+                user: user.clone(),
+                application: app.clone(),
+            },
+            state: [State::Idle, State::Active, State::IdleInTransaction][i % 3],
+            count: 1 + i as u64,
+            max_state_seconds: i as f64 * 7.5,
+            sum_age_seconds: 10.0,
+            max_age_seconds: 10.0,
+            oldest_transaction_seconds: None,
+            over: vec![1, 0, 0],
+        });
+    let facts = summarize_sessions(groups, &thresholds, 8);
+    Snapshot {
+        engine: Engine::PostgreSql,
+        version: names.first().map(|n| n.2.clone()).unwrap_or_default(),
+        max_connections: 100,
+        reserved_connections: 3,
+        by_state: facts.by_state,
+        max_state_duration_seconds: facts.max_state_duration_seconds,
+        over_duration: facts.over_duration,
+        origins: facts.origins,
+        oldest_transaction_seconds: 0.0,
+        average_connection_age_seconds: Some(10.0),
+        max_connection_age_seconds: Some(10.0),
+        blocking: Some(Blocking::default()),
+        locks: Some(vec![]),
+        user_limits: Some(
+            names
+                .iter()
+                .map(|(_, user, _)| LimitUse {
+                    name: user.clone(),
+                    limit: 5,
+                    used: 1,
+                })
+                .collect(),
+        ),
+        database_limits: Some(vec![]),
+        timeouts: vec![],
+        max_used_connections: None,
+        threads_running: None,
+        counters: ServerCounters::default(),
+        collectors: vec![],
+    }
+}
+
+/// Names as hostile as a database allows: any character but NUL (neither engine
+/// stores one).
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[\"\\\\\n{}=, #a-z🐘ü]{0,12}",
+        any::<String>().prop_map(|s| s.replace('\0', "")),
+    ]
+}
+
+#[test]
+fn any_label_value_gives_parseable_openmetrics() {
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 256,
+        ..RunnerConfig::default()
+    });
+    let cases = RefCell::new(Vec::new());
+    runner
+        .run(
+            &(
+                prop::collection::vec((name(), name(), name()), 1..12),
+                name(),
+            ),
+            |(names, target)| {
+                let target = if target.is_empty() {
+                    "t".to_string()
+                } else {
+                    target
+                };
+                let snapshot = snapshot_with_names(&names);
+                let result = ScrapeResult {
+                    target: Arc::from(target.as_str()),
+                    outcome: Some(Arc::new(ReadOutcome {
+                        snapshot: Some(snapshot),
+                    })),
+                    duration: Duration::from_millis(2),
+                    connect_errors: [0; 6],
+                    info: None,
+                };
+                let text = exposition::encode(vec![result], Format::OpenMetrics)
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                cases.borrow_mut().push((names, target, text));
+                Ok(())
+            },
+        )
+        .unwrap();
+    let cases = cases.into_inner();
+    let texts: Vec<String> = cases.iter().map(|c| c.2.clone()).collect();
+    let parsed = support::openmetrics::parse_many(&texts);
+    for ((names, target, _), m) in cases.iter().zip(parsed) {
+        // Every origin label reads back exactly as given (or folded into "other").
+        for (labels, _) in m.series("dbconn_connections_by_origin") {
+            assert_eq!(&labels["target"], target);
+            let known = names.iter().any(|(d, u, a)| {
+                &labels["database"] == d && &labels["user"] == u && &labels["application"] == a
+            });
+            let other = labels["database"] == "other" && labels["application"] == "other";
+            assert!(known || other, "unexpected origin {labels:?}");
+        }
+        let total: f64 = m.series("dbconn_connections").iter().map(|(_, v)| v).sum();
+        let expected: u64 = (0..names.len() as u64).map(|i| i + 1).sum();
+        assert_eq!(total, expected as f64);
+    }
+}

@@ -1,0 +1,199 @@
+//! The real exporter binary, started on a free port with JSON logs, and scraped over
+//! HTTP. Tests see exactly what Prometheus would.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::http::{self, Response};
+use super::openmetrics::{self, Metrics};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_dbconn_exporter");
+pub const OPENMETRICS: &str =
+    "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+
+pub struct Exporter {
+    child: Child,
+    address: String,
+    logs: Arc<Mutex<String>>,
+}
+
+pub struct Scrape {
+    pub metrics: Metrics,
+    pub response: Response,
+}
+
+impl Exporter {
+    /// Starts the exporter with `args` (plus a free listen address and JSON debug
+    /// logs) and waits until it listens.
+    pub fn start(args: &[String]) -> Exporter {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .args([
+                "--web.listen-address=127.0.0.1:0",
+                "--log.format=json",
+                "--log.level=debug",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the exporter");
+        let stderr = child.stderr.take().expect("stderr");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let sink = Arc::clone(&logs);
+        std::thread::spawn(move || {
+            let mut tx = Some(tx);
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(address) = listening_address(&line)
+                    && let Some(tx) = tx.take()
+                {
+                    let _ = tx.send(address);
+                }
+                let mut all = sink.lock().unwrap();
+                all.push_str(&line);
+                all.push('\n');
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(address) = rx.recv_timeout(Duration::from_millis(50)) {
+                return Exporter {
+                    child,
+                    address,
+                    logs,
+                };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "the exporter exited ({status}) before listening:\n{}",
+                    logs.lock().unwrap()
+                );
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "the exporter did not listen within 30 s:\n{}",
+                    logs.lock().unwrap()
+                );
+            }
+        }
+    }
+
+    /// Runs the exporter expecting it to refuse to start; returns its exit status and
+    /// everything it printed.
+    pub fn start_expect_failure(args: &[String]) -> (ExitStatus, String) {
+        let mut child = Command::new(BINARY)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the exporter");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while child.try_wait().expect("wait").is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("collect output");
+                panic!(
+                    "the exporter kept running with {args:?}:\n{}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().expect("collect output");
+        let printed = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status, printed)
+    }
+
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// GET /metrics as Prometheus asks for it, parsed strictly.
+    pub async fn scrape(&self) -> Scrape {
+        let response = self
+            .scrape_with("/metrics", &[("Accept", OPENMETRICS)])
+            .await;
+        assert_eq!(response.status, 200, "{}", response.body);
+        assert!(
+            response
+                .header("content-type")
+                .is_some_and(|v| v.starts_with("application/openmetrics-text")),
+            "{:?}",
+            response.headers
+        );
+        Scrape {
+            metrics: openmetrics::parse(&response.body),
+            response,
+        }
+    }
+
+    /// Scrapes until `check` holds (sessions a test starts in the background need a
+    /// moment to reach the state under test); panics with the last scrape after 30 s.
+    pub async fn scrape_until(&self, what: &str, check: impl Fn(&Metrics) -> bool) -> Metrics {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = self.scrape().await.metrics;
+            if check(&m) {
+                return m;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for: {what}\nlast scrape:\n{}", m.text());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub async fn scrape_with(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        http::get(&self.address, path, headers).await
+    }
+
+    /// Everything the exporter logged so far.
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, then waits for the exit.
+    pub fn terminate(&mut self) -> ExitStatus {
+        super::proc::signal(self.child.id(), libc::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "the exporter ignored SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The bound address from the JSON "listening" log line.
+fn listening_address(line: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let fields = v.get("fields")?;
+    if fields.get("message")?.as_str()? != "listening" {
+        return None;
+    }
+    Some(fields.get("address")?.as_str()?.to_string())
+}
