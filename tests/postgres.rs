@@ -383,6 +383,23 @@ async fn role_and_database_limits_with_their_use() {
         ),
         0.0
     );
+    // A reload is seen by the next scrape (the exporter re-reads pg_settings when
+    // pg_conf_load_time() moves, and keeps its copy otherwise).
+    cluster
+        .exec("ALTER SYSTEM SET idle_in_transaction_session_timeout = '90s'")
+        .await;
+    cluster.exec("SELECT pg_reload_conf()").await;
+    exporter
+        .scrape_until("the reloaded timeout", |m| {
+            m.value(
+                "dbconn_timeout_setting_seconds",
+                &[
+                    ("target", "pg"),
+                    ("setting", "idle_in_transaction_session_timeout"),
+                ],
+            ) == Some(90.0)
+        })
+        .await;
     assert!(
         m.value("dbconn_deadlocks_total", &[("target", "pg")])
             .is_some()
