@@ -30,8 +30,11 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     logging::init(&cli.log_level, &cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One thread: the exporter waits on sockets nearly all the time, and a second
+    // worker only added cross-thread wake-ups to every database message (measured
+    // with `cargo bench --bench peers -- --engine pg 10 100`: p50 0.40 -> 0.37 ms,
+    // CPU 0.17 -> 0.13 ms per scrape, peak RSS 8.6 -> 7.7 MB).
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
