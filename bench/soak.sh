@@ -26,7 +26,11 @@ churn=${SOAK_CHURN:-4}
 work=$(mktemp -d /tmp/dbconn-soak.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The loops, and what they started (a psql in the middle of its sleep would
+  # otherwise outlive them).
+  local kids
+  kids=$(for p in "${pids[@]}"; do pgrep -P "$p"; done)
+  for p in "${pids[@]}" $kids; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   if [[ -n ${pgbin:-} && -f $work/data/postmaster.pid ]]; then
     run_pg "$pgbin/pg_ctl" -D "$work/data" -m immediate stop >/dev/null 2>&1 || true
