@@ -7,6 +7,12 @@
 //! they join the read already in flight and all get its result. The read runs as its
 //! own task, so a scrape that gives up (its deadline passed, Prometheus hung up) does
 //! not cancel the read for the others, and never leaves a half-used session behind.
+//!
+//! Why our own session rather than deadpool-postgres with a pool of one: a pool
+//! lends its session to one caller at a time, so concurrent scrapes would queue for
+//! it instead of sharing one read; a pool reconnects without backoff and without
+//! telling "full" from "down"; and it is PostgreSQL-only, while MySQL targets need
+//! the same discipline. What is left of a pool of one is `connect` below.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
