@@ -279,6 +279,80 @@ async fn one_session_blocking_two_on_a_row_lock() {
     assert_eq!(v(&m, "dbconn_max_lock_wait_seconds", &[]), 0.0);
 }
 
+/// A monitor with PROCESS and nothing on `mysql.user`: the part that reads account
+/// limits is refused, the rest of the read still arrives — on the first scrape,
+/// where the parts behind the refused one go one by one, and on the next, where
+/// the refused part is left out of the batch.
+#[tokio::test]
+async fn a_refused_part_leaves_the_rest_of_the_read() {
+    let db = MariaDb::start(MariaOptions::default());
+    db.exec("CREATE DATABASE shop; CREATE TABLE shop.accounts (id INT PRIMARY KEY, balance INT) ENGINE=InnoDB; INSERT INTO shop.accounts VALUES (1, 100)")
+        .await;
+    create_user(&db, "monitor", None).await;
+    let mut holder = db.connect("root", "", Some("shop")).await.unwrap();
+    holder.query_drop("BEGIN").await.unwrap();
+    holder
+        .query_drop("UPDATE accounts SET balance = 0 WHERE id = 1")
+        .await
+        .unwrap();
+    let mut waiter = db.connect("root", "", Some("shop")).await.unwrap();
+    let wait = tokio::spawn(async move {
+        let r = waiter
+            .query_drop("UPDATE accounts SET balance = 1 WHERE id = 1")
+            .await;
+        (waiter, r)
+    });
+    let mut watcher = db.connect("root", "", None).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let waits: Option<i64> = watcher
+            .query_first("SELECT COUNT(*) FROM information_schema.INNODB_LOCK_WAITS")
+            .await
+            .unwrap();
+        if waits == Some(1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lock wait never showed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let (exporter, _config) = start_exporter(&db.dsn("monitor", "pw"));
+    for scrape_no in 1..=2 {
+        let m = scrape(&exporter).await;
+        assert_eq!(v(&m, "dbconn_up", &[]), 1.0, "scrape {scrape_no}");
+        let success = |collector: &str| {
+            v(
+                &m,
+                "dbconn_scrape_collector_success",
+                &[("collector", collector)],
+            )
+        };
+        assert_eq!(success("user_limits"), 0.0, "scrape {scrape_no}");
+        for collector in ["activity", "settings", "status", "blocking", "locks"] {
+            assert_eq!(success(collector), 1.0, "{collector}, scrape {scrape_no}");
+        }
+        assert_eq!(v(&m, "dbconn_blocked_connections", &[]), 1.0);
+        assert_eq!(v(&m, "dbconn_blocking_connections", &[]), 1.0);
+        // The holder, the waiter, the watcher and the exporter itself.
+        let sessions: f64 = m.series("dbconn_connections").iter().map(|(_, v)| v).sum();
+        assert_eq!(sessions, 4.0, "{}", m.text());
+        assert!(!m.series("dbconn_locks").is_empty(), "{}", m.text());
+        assert!(v(&m, "dbconn_sessions_total", &[]) > 0.0);
+        assert!(v(&m, "dbconn_threads_running", &[]) >= 1.0);
+    }
+    let logs = exporter.logs();
+    assert_eq!(
+        logs.matches("skipped from now on").count(),
+        1,
+        "the refusal is logged once: {logs}"
+    );
+    assert!(logs.contains("user_limits"), "{logs}");
+
+    holder.query_drop("ROLLBACK").await.unwrap();
+    let (_waiter, r) = wait.await.unwrap();
+    r.unwrap();
+}
+
 #[tokio::test]
 async fn a_user_at_its_connection_limit() {
     let db = MariaDb::start(MariaOptions::default());

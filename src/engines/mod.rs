@@ -118,7 +118,10 @@ impl Connector {
 
     pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
         match self {
-            Connector::Postgres(c) => c.connect(settings).await.map(Session::Postgres),
+            Connector::Postgres(c) => c
+                .connect(settings)
+                .await
+                .map(|s| Session::Postgres(Box::new(s))),
             Connector::MySql(c) => c.connect(settings).await.map(Session::MySql),
         }
     }
@@ -126,7 +129,7 @@ impl Connector {
 
 /// The exporter's one persistent session to a target.
 pub enum Session {
-    Postgres(postgres::Session),
+    Postgres(Box<postgres::Session>),
     MySql(mysql::Session),
 }
 
