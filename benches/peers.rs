@@ -1,6 +1,9 @@
 //! dbconn_exporter against the exporters people run instead of it, on the same
 //! throwaway server under the same load (issue 6).
 //!
+//! Each N gets a fresh server sized for it (`max_connections` = max(100, N + 100)),
+//! as a real deployment would be: some reads cost in proportion to the possible
+//! backends, not the open ones, and would otherwise tax every N with the largest.
 //! For N = 10, 100, 1000 and 2000 client sessions (several applications, users and
 //! databases; a few active `SELECT pg_sleep(600)` / `SELECT SLEEP(600)`, a few idle in
 //! transaction, the rest idle) it runs each exporter alone against the server and
@@ -1141,7 +1144,23 @@ fn replace_section(path: &Path, tag: &str, content: &str) {
     std::fs::write(path, new).expect("write RESULTS.md");
 }
 
-async fn run_engine(mut server: Server, args: &Args, command: &str) -> String {
+/// `max_connections` of the server for N sessions: PostgreSQL's default of 100 or N
+/// plus 100 for the exporters and the watcher, whichever is larger. A server sized
+/// for 2,000 sessions makes some reads dearer at every N (`pg_lock_status()` walks
+/// a slot per possible backend), and nobody runs 10 sessions on such a server.
+fn server_size(n: usize) -> usize {
+    (n + 100).max(100)
+}
+
+async fn run_engine(pg: bool, args: &Args, command: &str) -> String {
+    let start = |n: usize| async move {
+        if pg {
+            Server::start_pg(server_size(n)).await
+        } else {
+            Server::start_maria(server_size(n)).await
+        }
+    };
+    let mut server = start(args.sizes.first().copied().unwrap_or(10)).await;
     let engine = server.engine();
     let version = server.version().await;
     let (contenders, mut notes) = server.contenders();
@@ -1154,8 +1173,15 @@ async fn run_engine(mut server: Server, args: &Args, command: &str) -> String {
     }
     println!("\n== {engine} {version}; {} ==", versions[1..].join("; "));
     let mut rows = Vec::new();
-    for &n in &args.sizes {
+    for (i, &n) in args.sizes.iter().enumerate() {
+        if i > 0 {
+            // A fresh server sized for this N; the old one stops when dropped.
+            drop(server);
+            server = start(n).await;
+        }
         server.grow(n).await;
+        let (contenders, _) = server.contenders();
+        println!("-- server max_connections = {}", server_size(n));
         let (active, tx) = mix(n);
         println!("-- N = {n} sessions ({active} active, {tx} idle in transaction, rest idle)");
         for c in &contenders {
@@ -1196,7 +1222,8 @@ async fn run_engine(mut server: Server, args: &Args, command: &str) -> String {
     writeln!(out, "- command: `{command}`").unwrap();
     writeln!(
         out,
-        "- method: ≥ {} sequential scrapes (and ≥ {} s) per cell, then {} × {} concurrent; \
+        "- method: a fresh server per N with max_connections = max(100, N + 100); \
+         ≥ {} sequential scrapes (and ≥ {} s) per cell, then {} × {} concurrent; \
          HTTP GET /metrics with Prometheus's Accept header, a new TCP connection each; \
          DB CPU = CPU of the server's process tree during the sequential run minus an idle \
          baseline of equal duration, per scrape; exporter CPU = utime+stime per scrape; \
@@ -1225,7 +1252,6 @@ async fn run_engine(mut server: Server, args: &Args, command: &str) -> String {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = args();
-    let max = args.sizes.iter().copied().max().unwrap_or(10) + 100;
     let command = {
         let extra: Vec<String> = std::env::args()
             .skip(1)
@@ -1239,14 +1265,14 @@ async fn main() {
     };
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/RESULTS.md");
     if args.pg {
-        let report = run_engine(Server::start_pg(max).await, &args, &command).await;
+        let report = run_engine(true, &args, &command).await;
         println!("\n{report}");
         if args.write {
             replace_section(&results, "peers-postgresql", &report);
         }
     }
     if args.mariadb {
-        let report = run_engine(Server::start_maria(max).await, &args, &command).await;
+        let report = run_engine(false, &args, &command).await;
         println!("\n{report}");
         if args.write {
             replace_section(&results, "peers-mariadb", &report);
