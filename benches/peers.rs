@@ -1049,7 +1049,7 @@ fn ratios(rows: &[Row], sizes: &[usize]) -> String {
             kinds.push(Floor::OwnSql);
         }
         for kind in kinds {
-            let floor = rows.iter().find(|r| r.n == n && r.floor == Some(kind));
+            let floor = floor_row(rows, n, kind);
             write!(
                 out,
                 " {} | {} |",
@@ -1061,6 +1061,10 @@ fn ratios(rows: &[Row], sizes: &[usize]) -> String {
         out.push('\n');
     }
     out
+}
+
+fn floor_row(rows: &[Row], n: usize, kind: Floor) -> Option<&Row> {
+    rows.iter().find(|r| r.n == n && r.floor == Some(kind))
 }
 
 /// The goals, each with met / missed and the numbers behind it.
@@ -1119,30 +1123,19 @@ fn goals(rows: &[Row], sizes: &[usize]) -> String {
                 ),
             ));
         }
-        if n >= 1000
-            && let Some(fl) = rows
-                .iter()
-                .find(|r| r.n == n && r.floor == Some(Floor::Bare))
-        {
-            floor.push((
-                n,
-                ours.seq_p50 <= 1.5 * fl.seq_p50,
-                format!("N={n}: ours/floor = {}", ratio(ours.seq_p50, fl.seq_p50)),
-            ));
-        }
-        if n >= 1000
-            && let Some(fl) = rows
-                .iter()
-                .find(|r| r.n == n && r.floor == Some(Floor::OwnSql))
-        {
-            own.push((
-                n,
-                ours.seq_p50 <= 1.5 * fl.seq_p50,
-                format!(
-                    "N={n}: ours/our SQL direct = {}",
-                    ratio(ours.seq_p50, fl.seq_p50)
-                ),
-            ));
+        for (kind, label, list) in [
+            (Floor::Bare, "ours/floor", &mut floor),
+            (Floor::OwnSql, "ours/our SQL direct", &mut own),
+        ] {
+            if n >= 1000
+                && let Some(fl) = floor_row(rows, n, kind)
+            {
+                list.push((
+                    n,
+                    ours.seq_p50 <= 1.5 * fl.seq_p50,
+                    format!("N={n}: {label} = {}", ratio(ours.seq_p50, fl.seq_p50)),
+                ));
+            }
         }
         if let Some(s) = ours.sessions {
             sessions.push((n, s == 1, format!("N={n}: {s}")));
