@@ -94,6 +94,8 @@ fn large_snapshot() -> Snapshot {
         threads_running: None,
         counters: ServerCounters::default(),
         collectors: vec![],
+        hidden_connections: 0,
+        privileges: vec![],
     }
 }
 

@@ -84,6 +84,18 @@ pub const COLLECTOR_SUCCESS: Metric = m(
     &["target", "collector"],
     "1 if this part of the read succeeded, 0 if it failed (its metrics are missing).",
 );
+pub const MISSING_PRIVILEGE: Metric = m(
+    "dbconn_missing_privilege",
+    Kind::Gauge,
+    &["target", "privilege"],
+    "1 if the exporter's role lacks this privilege (sessions of other users are then counted but their details hidden), 0 if it has it.",
+);
+pub const HIDDEN_CONNECTIONS: Metric = m(
+    "dbconn_hidden_connections",
+    Kind::Gauge,
+    &["target"],
+    "Client sessions counted whose state and durations the exporter's privileges hide (they are in state other).",
+);
 pub const CONNECTIONS: Metric = m(
     "dbconn_connections",
     Kind::Gauge,
@@ -249,6 +261,8 @@ pub const METRICS: &[&Metric] = &[
     &SCRAPE_DURATION,
     &CONNECT_ERRORS,
     &COLLECTOR_SUCCESS,
+    &MISSING_PRIVILEGE,
+    &HIDDEN_CONNECTIONS,
     &CONNECTIONS,
     &CONNECTIONS_BY_ORIGIN,
     &MAX_CONNECTIONS,
@@ -476,6 +490,24 @@ impl Collector for Scrape {
                 })
                 .collect(),
         )?;
+        family(
+            e,
+            &MISSING_PRIVILEGE,
+            rs.iter()
+                .filter_map(|r| Some((r, r.snapshot()?)))
+                .flat_map(|(r, s)| {
+                    s.privileges.iter().map(move |p| {
+                        (
+                            [("target", &*r.target), ("privilege", p.name)],
+                            if p.granted { 0.0 } else { 1.0 },
+                        )
+                    })
+                })
+                .collect(),
+        )?;
+        per_target(e, &HIDDEN_CONNECTIONS, rs, |s| {
+            Some(s.hidden_connections as f64)
+        })?;
         family(
             e,
             &CONNECTIONS,
@@ -798,6 +830,11 @@ mod tests {
                 name: "activity",
                 success: true,
             }],
+            hidden_connections: 2,
+            privileges: vec![Privilege {
+                name: "pg_read_all_stats",
+                granted: false,
+            }],
         }
     }
 
@@ -832,6 +869,12 @@ mod tests {
             )
         );
         assert!(text.contains("threshold_seconds=\"0.5\""));
+        assert!(
+            text.contains(
+                "dbconn_missing_privilege{target=\"a\",privilege=\"pg_read_all_stats\"} 1"
+            )
+        );
+        assert!(text.contains("dbconn_hidden_connections{target=\"a\"} 2"));
         assert!(text.contains("threshold_seconds=\"30\""));
         assert!(text.contains(r#"application="quote\" back\\slash\nnew line 🐘""#));
         // Zero-filled states.

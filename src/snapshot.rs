@@ -181,6 +181,15 @@ pub struct Collector {
     pub success: bool,
 }
 
+/// A privilege that decides how much of the server the exporter can see, and whether
+/// its role holds it. Without it the headline counts stay right but details go
+/// missing, which must show in a metric rather than look like a quiet server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Privilege {
+    pub name: &'static str,
+    pub granted: bool,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     pub engine: Engine,
@@ -207,6 +216,11 @@ pub struct Snapshot {
     pub threads_running: Option<u64>,
     pub counters: ServerCounters,
     pub collectors: Vec<Collector>,
+    /// Client sessions that are counted (they hold a slot) but whose state, origin
+    /// or durations the exporter's privileges hide; they are in `State::Other`.
+    pub hidden_connections: u64,
+    /// The visibility privileges the engine checks, held or not.
+    pub privileges: Vec<Privilege>,
 }
 
 impl Snapshot {

@@ -144,6 +144,8 @@ fn snapshot_with_names(names: &[(String, String, String)]) -> Snapshot {
         threads_running: None,
         counters: ServerCounters::default(),
         collectors: vec![],
+        hidden_connections: 0,
+        privileges: vec![],
     }
 }
 

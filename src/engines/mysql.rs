@@ -658,6 +658,8 @@ impl Session {
                 failed: status_u64("Aborted_connects"),
             },
             collectors,
+            hidden_connections: 0,
+            privileges: Vec::new(),
         })
     }
 }

@@ -479,6 +479,8 @@ impl Session {
             threads_running: None,
             counters,
             collectors,
+            hidden_connections: 0,
+            privileges: Vec::new(),
         })
     }
 }
