@@ -38,6 +38,7 @@ fn large_snapshot() -> Snapshot {
         };
         for (s, state) in STATES.iter().enumerate() {
             groups.push(SessionGroup {
+                hidden: false,
                 origin: origin.clone(),
                 state: *state,
                 count: 1 + (o + s) as u64 % 7,
@@ -119,6 +120,7 @@ fn large_result() -> ScrapeResult {
         })),
         duration: Duration::from_millis(3),
         connect_errors: [0; 6],
+        session_losses: [0; 2],
         info: None,
     }
 }

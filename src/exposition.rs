@@ -16,7 +16,7 @@ use prometheus_client::registry::{Registry, Unit};
 
 use crate::engines::ConnectErrorKind;
 use crate::snapshot::{Snapshot, State};
-use crate::target::ScrapeResult;
+use crate::target::{Loss, ScrapeResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -77,6 +77,12 @@ pub const CONNECT_ERRORS: Metric = m(
     Kind::Counter,
     &["target", "reason"],
     "Failed connects of the exporter's own session, by reason.",
+);
+pub const SESSION_LOSSES: Metric = m(
+    "dbconn_session_losses_total",
+    Kind::Counter,
+    &["target", "reason"],
+    "Times the exporter lost its own session: closed (by the server or the network) or hung (no answer for twice the statement timeout; closed and replaced).",
 );
 pub const COLLECTOR_SUCCESS: Metric = m(
     "dbconn_scrape_collector_success",
@@ -260,6 +266,7 @@ pub const METRICS: &[&Metric] = &[
     &TARGET_INFO,
     &SCRAPE_DURATION,
     &CONNECT_ERRORS,
+    &SESSION_LOSSES,
     &COLLECTOR_SUCCESS,
     &MISSING_PRIVILEGE,
     &HIDDEN_CONNECTIONS,
@@ -470,6 +477,20 @@ impl Collector for Scrape {
                         (
                             [("target", &*r.target), ("reason", k.as_str())],
                             r.connect_errors[k.index()] as f64,
+                        )
+                    })
+                })
+                .collect(),
+        )?;
+        family(
+            e,
+            &SESSION_LOSSES,
+            rs.iter()
+                .flat_map(|r| {
+                    Loss::ALL.into_iter().map(move |l| {
+                        (
+                            [("target", &*r.target), ("reason", l.as_str())],
+                            r.session_losses[l as usize] as f64,
                         )
                     })
                 })
@@ -776,6 +797,7 @@ mod tests {
     fn snapshot() -> Snapshot {
         let facts = summarize_sessions(
             vec![SessionGroup {
+                hidden: false,
                 origin: Origin {
                     database: "db".into(),
                     user: "u".into(),
@@ -844,6 +866,7 @@ mod tests {
             outcome: Some(Arc::new(crate::target::ReadOutcome { snapshot })),
             duration: Duration::from_millis(3),
             connect_errors: [1, 0, 0, 0, 0, 0],
+            session_losses: [0, 1],
             info: Some((Engine::PostgreSql, "17.2".into())),
         }
     }
@@ -875,6 +898,7 @@ mod tests {
             )
         );
         assert!(text.contains("dbconn_hidden_connections{target=\"a\"} 2"));
+        assert!(text.contains("dbconn_session_losses_total{target=\"b\",reason=\"hung\"} 1"));
         assert!(text.contains("threshold_seconds=\"30\""));
         assert!(text.contains(r#"application="quote\" back\\slash\nnew line 🐘""#));
         // Zero-filled states.

@@ -247,6 +247,9 @@ pub fn usage_ratio(used: u64, max_connections: u64, reserved: u64) -> Option<f64
 /// One group of sessions as a reader sees it: same origin, same state.
 #[derive(Clone, Debug)]
 pub struct SessionGroup {
+    /// The exporter's privileges hide the group's state and times: its sessions
+    /// are counted, in `State::Other`, and left out of the ages.
+    pub hidden: bool,
     pub origin: Origin,
     pub state: State,
     pub count: u64,
@@ -274,6 +277,8 @@ pub struct SessionFacts {
     /// Exact (uncapped) session counts per user and per database, for limits.
     pub per_user: HashMap<String, u64>,
     pub per_database: HashMap<String, u64>,
+    /// Sessions counted whose details the privileges hide.
+    pub hidden: u64,
 }
 
 /// Folds session groups into per-state facts and a capped origin breakdown.
@@ -294,11 +299,23 @@ pub fn summarize_sessions(
     let mut per_user: HashMap<String, u64> = HashMap::new();
     let mut per_database: HashMap<String, u64> = HashMap::new();
     let mut per_origin: HashMap<Origin, PerState<u64>> = HashMap::new();
+    let mut hidden = 0;
+    let mut aged = 0;
 
     for g in groups {
         if g.count == 0 {
             continue;
         }
+        let g = if g.hidden {
+            hidden += g.count;
+            SessionGroup {
+                state: State::Other,
+                ..g
+            }
+        } else {
+            aged += g.count;
+            g
+        };
         *by_state.get_mut(g.state) += g.count;
         let m = max_state.get_mut(g.state);
         *m = m.max(g.max_state_seconds.max(0.0));
@@ -315,7 +332,6 @@ pub fn summarize_sessions(
         *per_origin.entry(g.origin).or_default().get_mut(g.state) += g.count;
     }
 
-    let total = by_state.total();
     SessionFacts {
         by_state,
         max_state_duration_seconds: max_state,
@@ -329,14 +345,15 @@ pub fn summarize_sessions(
             .collect(),
         origins: cap_origins(per_origin, origin_cap),
         oldest_transaction_seconds: oldest_tx,
-        average_connection_age_seconds: if total == 0 {
+        average_connection_age_seconds: if aged == 0 {
             0.0
         } else {
-            sum_age / total as f64
+            sum_age / aged as f64
         },
         max_connection_age_seconds: max_age.max(0.0),
         per_user,
         per_database,
+        hidden,
     }
 }
 
@@ -393,6 +410,7 @@ mod tests {
 
     fn group(app: &str, state: State, count: u64) -> SessionGroup {
         SessionGroup {
+            hidden: false,
             origin: origin(app),
             state,
             count,

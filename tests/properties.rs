@@ -100,6 +100,7 @@ fn snapshot_with_names(names: &[(String, String, String)]) -> Snapshot {
         .iter()
         .enumerate()
         .map(|(i, (db, user, app))| SessionGroup {
+            hidden: false,
             origin: Origin {
                 database: db.clone(),
                 user: user.clone(),
@@ -185,6 +186,7 @@ fn any_label_value_gives_parseable_openmetrics() {
                     })),
                     duration: Duration::from_millis(2),
                     connect_errors: [0; 6],
+                    session_losses: [0; 2],
                     info: None,
                 };
                 let text = exposition::encode(vec![result], Format::OpenMetrics)

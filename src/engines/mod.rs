@@ -9,7 +9,13 @@ pub mod mysql;
 pub mod postgres;
 pub mod tls;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::time::Instant;
 
 use crate::snapshot::Snapshot;
 
@@ -86,6 +92,9 @@ pub enum ReadError {
     Lost(String),
     /// The session works but the core of the read failed (e.g. statement timeout).
     Failed(String),
+    /// The server is a version the exporter cannot read. Reconnecting would not
+    /// help: the target stays down and says why, once.
+    Unsupported(String),
 }
 
 /// What every read needs to know, from the configuration.
@@ -96,6 +105,62 @@ pub struct ReadSettings {
     pub origin_cap: usize,
     pub statement_timeout: Duration,
     pub lock_timeout: Duration,
+}
+
+/// When a session last showed a sign of life: a statement of the current read
+/// finished. The target's watchdog reads it to tell a slow read (statements keep
+/// finishing, each within its own time limit) from a hung one (nothing for longer
+/// than a statement may take), without a timer inside every engine.
+#[derive(Debug)]
+pub struct Progress {
+    base: Instant,
+    nanos: AtomicU64,
+}
+
+impl Default for Progress {
+    fn default() -> Progress {
+        Progress {
+            base: Instant::now(),
+            nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl Progress {
+    /// Records a sign of life now.
+    pub fn touch(&self) {
+        let n = self.base.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64;
+        self.nanos.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// The last sign of life.
+    pub fn last(&self) -> Instant {
+        self.base + Duration::from_nanos(self.nanos.load(Ordering::Relaxed))
+    }
+}
+
+/// Opens sessions to one target: the seam between the target's discipline (one
+/// session, backoff, shared reads, watchdog) and an engine, so that the discipline
+/// can be unit-tested with a fake engine.
+pub trait Source: Send + Sync + std::fmt::Debug {
+    fn connect<'a>(
+        &'a self,
+        settings: &'a ReadSettings,
+    ) -> BoxFuture<'a, Result<Box<dyn Reader>, ConnectError>>;
+}
+
+/// One open session: reads snapshots until it is closed.
+pub trait Reader: Send {
+    fn read<'a>(
+        &'a mut self,
+        settings: &'a ReadSettings,
+    ) -> BoxFuture<'a, Result<Snapshot, ReadError>>;
+    /// Whether the session is known to be gone (no read can succeed on it).
+    fn is_closed(&self) -> bool;
+    /// The session's sign of life, shared with the target's watchdog.
+    fn progress(&self) -> Arc<Progress>;
+    /// Closes the session now, releasing its socket even when the peer is hung.
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()>;
 }
 
 /// Opens sessions to one target.
@@ -127,24 +192,58 @@ impl Connector {
     }
 }
 
+impl Source for Connector {
+    fn connect<'a>(
+        &'a self,
+        settings: &'a ReadSettings,
+    ) -> BoxFuture<'a, Result<Box<dyn Reader>, ConnectError>> {
+        async move {
+            Connector::connect(self, settings)
+                .await
+                .map(|s| Box::new(s) as Box<dyn Reader>)
+        }
+        .boxed()
+    }
+}
+
 /// The exporter's one persistent session to a target.
 pub enum Session {
     Postgres(Box<postgres::Session>),
     MySql(mysql::Session),
 }
 
-impl Session {
-    pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
-        match self {
-            Session::Postgres(s) => s.read(settings).await,
-            Session::MySql(s) => s.read(settings).await,
+impl Reader for Session {
+    fn read<'a>(
+        &'a mut self,
+        settings: &'a ReadSettings,
+    ) -> BoxFuture<'a, Result<Snapshot, ReadError>> {
+        async move {
+            match self {
+                Session::Postgres(s) => s.read(settings).await,
+                Session::MySql(s) => s.read(settings).await,
+            }
         }
+        .boxed()
     }
 
-    pub fn is_closed(&self) -> bool {
+    fn is_closed(&self) -> bool {
         match self {
             Session::Postgres(s) => s.is_closed(),
             Session::MySql(s) => s.is_closed(),
+        }
+    }
+
+    fn progress(&self) -> Arc<Progress> {
+        match self {
+            Session::Postgres(s) => s.progress(),
+            Session::MySql(s) => s.progress(),
+        }
+    }
+
+    fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
+        match *self {
+            Session::Postgres(s) => s.close().boxed(),
+            Session::MySql(s) => s.close().boxed(),
         }
     }
 }

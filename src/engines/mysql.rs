@@ -29,7 +29,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
 
-use super::{ConnectError, ConnectErrorKind, ReadError, ReadSettings};
+use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings};
 use crate::dsn;
 use crate::snapshot::{
     Blocking, Collector, Engine, LimitUse, LockCount, Origin, ServerCounters, SessionGroup,
@@ -446,6 +446,7 @@ pub struct Session {
     /// Parts of the read this server does not support, with the reason, skipped for
     /// the rest of the session.
     unsupported: HashSet<&'static str>,
+    progress: Arc<Progress>,
 }
 
 impl Session {
@@ -470,6 +471,7 @@ impl Session {
             sql: Arc::new(sql),
             lost: false,
             unsupported: HashSet::new(),
+            progress: Arc::new(Progress::default()),
         })
     }
 
@@ -477,8 +479,22 @@ impl Session {
         self.lost
     }
 
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
+    }
+
+    /// Closes the socket now. Dropping a `Conn` would instead hand it to a
+    /// background task that first drains any half-read result, which towards a hung
+    /// peer never ends and keeps the socket open beside the next session.
+    /// `disconnect` marks the connection closed before it writes: cut short, it
+    /// drops the socket.
+    pub async fn close(self) {
+        let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.disconnect()).await;
+    }
+
     async fn query(&mut self, sql: &str) -> Result<Vec<Row>, mysql_async::Error> {
         let result = self.conn.query::<Row, _>(sql).await;
+        self.progress.touch();
         if let Err(e) = &result
             && is_lost(e)
         {
@@ -545,7 +561,9 @@ impl Session {
                 if done.len() == statements {
                     break result.drop_result().await.err();
                 }
-                match result.collect::<Row>().await {
+                let rows = result.collect::<Row>().await;
+                self.progress.touch();
+                match rows {
                     Ok(rows) => done.push(rows),
                     Err(e) => break Some(e),
                 }
@@ -758,6 +776,7 @@ fn parse_activity(rows: &[Row], thresholds: usize) -> Result<Vec<SessionGroup>, 
         };
         let count = number(row, 5).unwrap_or(0.0) as u64;
         groups.push(SessionGroup {
+            hidden: false,
             origin: Origin {
                 database: text(row, 0)
                     .filter(|d| !d.is_empty())

@@ -23,18 +23,22 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{self, Verify};
-use super::{ConnectError, ConnectErrorKind, ReadError, ReadSettings};
+use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings};
 use crate::dsn::{self, keyword_pairs, percent_decode, quote_keyword_value};
 use crate::snapshot::{
-    Blocking, Collector, Engine, LimitUse, LockCount, Origin, ServerCounters, SessionGroup,
-    Snapshot, State, summarize_sessions,
+    Blocking, Collector, Engine, LimitUse, LockCount, Origin, Privilege, ServerCounters,
+    SessionGroup, Snapshot, State, summarize_sessions,
 };
 
 /// The name the exporter gives itself on every session, so that DBAs (and the
@@ -118,19 +122,34 @@ impl Connector {
     }
 
     pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
-        let (client, connection) = self
-            .config
+        // Keepalive probes find a peer that vanished without a reset while the
+        // session idles between scrapes: 10 s idle, then 3 probes 5 s apart.
+        let mut config = self.config.clone();
+        config
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
+        let (client, connection) = config
             .connect(self.tls.clone())
             .await
             .map_err(|e| classify_connect_error(&e))?;
-        tokio::spawn(async move {
+        // The connection task owns the socket: the session keeps its handle, so
+        // closing the session closes the socket at once, even towards a hung peer.
+        let connection = tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "PostgreSQL session ended");
             }
         });
-        Session::set_up(client, settings)
-            .await
-            .map_err(|e| classify_connect_error(&e))
+        match Session::set_up(client, settings).await {
+            Ok(mut session) => {
+                session.connection = Some(connection);
+                Ok(session)
+            }
+            Err(e) => {
+                connection.abort();
+                Err(classify_connect_error(&e))
+            }
+        }
     }
 }
 
@@ -252,21 +271,41 @@ struct Statements {
 /// Role and database names by OID, kept from the last read that could see them.
 #[derive(Default)]
 struct Names {
+    /// Whether the names were read at least once on this session.
+    loaded: bool,
     databases: HashMap<u32, String>,
     roles: HashMap<u32, String>,
     user_limits: Vec<(String, i32)>,
     database_limits: Vec<(String, i32)>,
 }
 
+/// What a session can do on its server.
+enum Ability {
+    /// A supported version: the statements are prepared.
+    Reads(Box<Statements>),
+    /// Older than the catalog the SQL is written for: nothing is prepared, and
+    /// every read says so.
+    Unsupported,
+}
+
 pub struct Session {
     client: Client,
+    /// The task that drives the socket; aborted when the session is closed.
+    connection: Option<tokio::task::JoinHandle<()>>,
     version_num: i32,
     version: String,
-    statements: Statements,
+    ability: Ability,
+    /// Whether the role may see every session's state (`pg_read_all_stats`, which
+    /// `pg_monitor` grants), as of the session's start.
+    reads_all_stats: bool,
     names: Names,
     /// The settings from `pg_settings` and the `pg_conf_load_time()` they are as of.
     settings: Option<(String, ServerSettings)>,
+    progress: Arc<Progress>,
 }
+
+/// The role that lets a session see other roles' sessions in `pg_stat_activity`.
+const READ_ALL_STATS: &str = "pg_read_all_stats";
 
 impl Session {
     async fn set_up(
@@ -281,9 +320,38 @@ impl Session {
             .await?;
         let version_num: i32 = row.try_get(0)?;
         let version: String = row.try_get(1)?;
+        let mut session = Session {
+            client,
+            connection: None,
+            version_num,
+            version,
+            ability: Ability::Unsupported,
+            reads_all_stats: false,
+            names: Names::default(),
+            settings: None,
+            progress: Arc::new(Progress::default()),
+        };
+        if version_num < MIN_VERSION_NUM {
+            // Stay connected and say why on every read: reconnecting would only
+            // repeat the same answer.
+            return Ok(session);
+        }
+        let client = &session.client;
         client
             .batch_execute(&session_settings_sql(version_num, settings))
             .await?;
+        let reads_all_stats: bool = client
+            .query_one("SELECT pg_catalog.pg_has_role(3375::oid, 'USAGE')", &[])
+            .await?
+            .try_get(0)?;
+        if !reads_all_stats {
+            tracing::warn!(
+                privilege = READ_ALL_STATS,
+                "the exporter's role lacks pg_read_all_stats (GRANT pg_monitor TO <role>): \
+                 other roles' sessions are counted, as state \"other\", but their state, \
+                 durations and lock waits are hidden; see dbconn_hidden_connections"
+            );
+        }
         let sql = Sql::for_version(version_num, &settings.thresholds);
         let (activity, settings_stmt, names, locks, blocking, database_stats) = futures::try_join!(
             client.prepare(&sql.activity),
@@ -293,43 +361,55 @@ impl Session {
             client.prepare(&sql.blocking),
             client.prepare(&sql.database_stats),
         )?;
-        Ok(Session {
-            client,
-            version_num,
-            version,
-            statements: Statements {
-                activity,
-                settings: settings_stmt,
-                names,
-                locks,
-                blocking,
-                database_stats,
-            },
-            names: Names::default(),
-            settings: None,
-        })
+        session.reads_all_stats = reads_all_stats;
+        session.ability = Ability::Reads(Box::new(Statements {
+            activity,
+            settings: settings_stmt,
+            names,
+            locks,
+            blocking,
+            database_stats,
+        }));
+        Ok(session)
     }
 
     pub fn is_closed(&self) -> bool {
         self.client.is_closed()
     }
 
-    pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
-        if self.version_num < MIN_VERSION_NUM {
-            return Err(ReadError::Failed(format!(
-                "PostgreSQL {} is not supported (10 or newer is)",
-                self.version
-            )));
+    pub fn progress(&self) -> Arc<Progress> {
+        Arc::clone(&self.progress)
+    }
+
+    /// Closes the socket now: the connection task is aborted rather than asked to
+    /// say goodbye, which a hung peer would never acknowledge.
+    pub async fn close(self) {
+        if let Some(connection) = self.connection {
+            connection.abort();
+            // Resolves once the task, and with it the socket, is gone.
+            let _ = connection.await;
         }
+    }
+
+    pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
+        let s = match &self.ability {
+            Ability::Reads(s) => s,
+            Ability::Unsupported => {
+                return Err(ReadError::Unsupported(format!(
+                    "PostgreSQL {} is not supported (10 or newer is; 13 to 18 are tested)",
+                    self.version
+                )));
+            }
+        };
         let c = &self.client;
-        let s = &self.statements;
-        // Polled together, these go out back to back on the one session: one round
-        // trip for the whole read.
-        let (activity, names, locks, database_stats) = tokio::join!(
-            c.query(&s.activity, &[]),
-            c.query(&s.names, &[]),
-            c.query(&s.locks, &[]),
-            c.query(&s.database_stats, &[]),
+        let p = &*self.progress;
+        let oids = database_oids(&self.names);
+        // First round trip: nothing here opens a catalog table, so a locked
+        // pg_database or pg_authid cannot hold these up.
+        let (activity, locks, database_stats) = tokio::join!(
+            query(c, p, &s.activity, Vec::new()),
+            query(c, p, &s.locks, Vec::new()),
+            query(c, p, &s.database_stats, vec![Box::new(oids)]),
         );
 
         let lost_or_failed = |e: tokio_postgres::Error| {
@@ -340,34 +420,59 @@ impl Session {
             }
         };
         let activity = activity.map_err(lost_or_failed)?;
-        let lock_waiters = count_lock_waiters(&activity).map_err(ReadError::Failed)?;
+        // Lock waiters from pg_locks, which every role may read, and from the
+        // sessions the role may see.
+        let lock_waiters = count_lock_waiters(&activity).map_err(ReadError::Failed)?
+            + locks
+                .as_ref()
+                .map(|rows| waiting_locks(rows))
+                .unwrap_or(Ok(0))
+                .map_err(ReadError::Failed)?;
         // Without the load time (the statement failed) the settings are read again.
         let conf_loaded = database_stats
             .as_ref()
             .ok()
             .and_then(|rows| rows.first())
             .and_then(|row| row.try_get::<_, String>(0).ok());
+        if let Some(granted) = database_stats
+            .as_ref()
+            .ok()
+            .and_then(|rows| rows.first())
+            .and_then(|row| row.try_get::<_, bool>(row.len() - 1).ok())
+            && granted != self.reads_all_stats
+        {
+            self.reads_all_stats = granted;
+            tracing::info!(
+                privilege = READ_ALL_STATS,
+                granted,
+                "the role's view of other roles' sessions changed"
+            );
+        }
         let settings_are_current = matches!(
             (&self.settings, &conf_loaded),
             (Some((seen, _)), Some(now)) if seen == now
         );
 
-        // The second round trip, only for what the first says is needed.
-        let (server_settings, blocking) = tokio::join!(
+        // The second round trip: what the first says is needed, then the names,
+        // the one part that reads catalog tables and may wait on a lock. It goes
+        // last so that its wait delays nothing else; it waits at most one lock
+        // timeout.
+        let (server_settings, blocking, names) = tokio::join!(
             async {
                 if settings_are_current {
                     None
                 } else {
-                    Some(c.query(&s.settings, &[]).await)
+                    Some(query(c, p, &s.settings, Vec::new()).await)
                 }
             },
             async {
                 if lock_waiters > 0 {
-                    Some(c.query(&s.blocking, &[]).await)
+                    Some(query(c, p, &s.blocking, Vec::new()).await)
                 } else {
                     None
                 }
             },
+            query(c, p, &s.names, Vec::new()),
         );
         if let Some(rows) = server_settings {
             let parsed =
@@ -401,6 +506,7 @@ impl Session {
             });
         };
 
+        let names_were_loaded = self.names.loaded;
         let names = names
             .map_err(|e| e.to_string())
             .and_then(|rows| parse_names(&rows));
@@ -429,7 +535,22 @@ impl Session {
             };
         let locks = part("locks", locks);
         let blocking = part("blocking", blocking);
-        let database_stats = part("database_stats", database_stats);
+        // Counters are summed over the databases known before this read. On a
+        // session's first read none were: ask again now that they are (one more
+        // round trip, once per session). Without names, no counters: a sum over
+        // nothing would look like a counter reset.
+        let database_stats = if !names_were_loaded && names_ok {
+            query(
+                c,
+                p,
+                &s.database_stats,
+                vec![Box::new(database_oids(&self.names))],
+            )
+            .await
+        } else {
+            database_stats
+        };
+        let database_stats = part("database_stats", database_stats).filter(|_| self.names.loaded);
         let locks = locks
             .map(|rows| parse_locks(&rows))
             .transpose()
@@ -479,10 +600,43 @@ impl Session {
             threads_running: None,
             counters,
             collectors,
-            hidden_connections: 0,
-            privileges: Vec::new(),
+            hidden_connections: facts.hidden,
+            privileges: vec![Privilege {
+                name: READ_ALL_STATS,
+                granted: self.reads_all_stats,
+            }],
         })
     }
+}
+
+/// Database OIDs whose counters to sum; the shared-objects row (0) too, as
+/// pg_stat_database has it.
+fn database_oids(names: &Names) -> Vec<u32> {
+    let mut oids: Vec<u32> = names.databases.keys().copied().collect();
+    oids.push(0);
+    oids.sort_unstable();
+    oids
+}
+
+/// One prepared statement's rows, as a future that owns its parameters, so that
+/// several can be polled together on one session (pipelined: one round trip).
+/// It records a sign of life when it finishes.
+fn query<'a>(
+    client: &'a Client,
+    progress: &'a Progress,
+    statement: &'a Statement,
+    params: Vec<Box<dyn ToSql + Sync + Send>>,
+) -> BoxFuture<'a, Result<Vec<Row>, tokio_postgres::Error>> {
+    async move {
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
+        let rows = client.query(statement, &refs).await;
+        progress.touch();
+        rows
+    }
+    .boxed()
 }
 
 fn session_settings_sql(version_num: i32, settings: &ReadSettings) -> String {
@@ -520,6 +674,16 @@ struct Sql {
     database_stats: String,
 }
 
+/// A client backend, including one whose details the role may not see: without
+/// `pg_read_all_stats` another role's session has no `backend_type` (nor state,
+/// nor times), but every role may see its database and user. Background
+/// processes have neither (or are the role's own, and visible). Another role's
+/// database-connected background worker (an autovacuum worker, a parallel or
+/// logical replication worker) looks the same as a client then and is counted:
+/// the count may be a few high without the privilege, never low.
+const CLIENT_BACKEND: &str = "(s.backend_type = 'client backend' \
+     OR (s.backend_type IS NULL AND s.datid IS NOT NULL AND s.usesysid IS NOT NULL))";
+
 impl Sql {
     fn for_version(version_num: i32, thresholds: &[f64]) -> Sql {
         let over: Vec<String> = thresholds
@@ -538,10 +702,11 @@ impl Sql {
                     coalesce(max(extract(epoch FROM now() - s.backend_start)), 0)::float8, \
                     extract(epoch FROM now() - min(s.xact_start))::float8, \
                     ARRAY[{}]::int8[], \
-                    count(*) FILTER (WHERE s.wait_event_type = 'Lock') \
+                    count(*) FILTER (WHERE s.wait_event_type = 'Lock'), \
+                    s.backend_type IS NULL AS hidden \
              FROM pg_catalog.pg_stat_get_activity(NULL) AS s \
-             WHERE s.backend_type = 'client backend' \
-             GROUP BY 1, 2, 3, 4",
+             WHERE {CLIENT_BACKEND} \
+             GROUP BY 1, 2, 3, 4, 12",
             over.join(", ")
         );
         let settings = "SELECT name, setting, coalesce(unit, ''), coalesce(reset_val, setting) \
@@ -563,31 +728,49 @@ impl Sql {
              WHERE mode IS NOT NULL AND pid IS DISTINCT FROM pg_catalog.pg_backend_pid() \
              GROUP BY 1, 2"
             .to_string();
-        // pg_locks.waitstart (14+) dates the lock wait itself; before it, the start of
-        // the waiting statement is the best available (an overestimate).
+        // Waiters from pg_locks, which every role may read (pg_blocking_pids too),
+        // so that another role's blocked session is seen without pg_read_all_stats.
+        // pg_locks.waitstart (14+) dates the lock wait itself; before it, the start
+        // of the waiting statement is the best available (an overestimate).
         let blocking = if version_num >= 140_000 {
-            "SELECT a.pid, pg_catalog.pg_blocking_pids(a.pid), \
-                    greatest(extract(epoch FROM now() - coalesce(w.waitstart, a.state_change)), 0)::float8 \
-             FROM pg_catalog.pg_stat_get_activity(NULL) AS a \
-             LEFT JOIN (SELECT pid, min(waitstart) AS waitstart FROM pg_catalog.pg_locks \
-                        WHERE NOT granted GROUP BY pid) AS w ON w.pid = a.pid \
-             WHERE a.wait_event_type = 'Lock' AND a.backend_type = 'client backend'"
+            format!(
+                "SELECT w.pid, pg_catalog.pg_blocking_pids(w.pid), \
+                        greatest(extract(epoch FROM now() - coalesce(w.waitstart, s.state_change, now())), 0)::float8 \
+                 FROM (SELECT pid, min(waitstart) AS waitstart FROM pg_catalog.pg_locks \
+                       WHERE NOT granted AND pid IS NOT NULL GROUP BY pid) AS w \
+                 JOIN pg_catalog.pg_stat_get_activity(NULL) AS s ON s.pid = w.pid \
+                 WHERE {CLIENT_BACKEND}"
+            )
         } else {
-            "SELECT a.pid, pg_catalog.pg_blocking_pids(a.pid), \
-                    greatest(extract(epoch FROM now() - a.state_change), 0)::float8 \
-             FROM pg_catalog.pg_stat_get_activity(NULL) AS a \
-             WHERE a.wait_event_type = 'Lock' AND a.backend_type = 'client backend'"
-        }
-        .to_string();
+            format!(
+                "SELECT w.pid, pg_catalog.pg_blocking_pids(w.pid), \
+                        greatest(extract(epoch FROM now() - coalesce(s.state_change, now())), 0)::float8 \
+                 FROM (SELECT DISTINCT pid FROM pg_catalog.pg_locks \
+                       WHERE NOT granted AND pid IS NOT NULL) AS w \
+                 JOIN pg_catalog.pg_stat_get_activity(NULL) AS s ON s.pid = w.pid \
+                 WHERE {CLIENT_BACKEND}"
+            )
+        };
+        // Counters through the statistics functions over the databases already
+        // known, not the pg_stat_database view: the view reads pg_database, and a
+        // lock on it would make this statement wait a second lock timeout. Last,
+        // whether the role may see every session now (a GRANT takes effect at
+        // once): 3375 is pg_read_all_stats, a fixed OID since PostgreSQL 10, so no
+        // name lookup in pg_authid.
         let database_stats = if version_num >= 140_000 {
             "SELECT pg_catalog.pg_conf_load_time()::text, \
-                    coalesce(sum(deadlocks), 0)::int8, coalesce(sum(sessions), 0)::int8, \
-                    coalesce(sum(sessions_abandoned), 0)::int8, coalesce(sum(sessions_fatal), 0)::int8, \
-                    coalesce(sum(sessions_killed), 0)::int8 \
-             FROM pg_catalog.pg_stat_database"
+                    coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8, \
+                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions(d)), 0)::int8, \
+                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_abandoned(d)), 0)::int8, \
+                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_fatal(d)), 0)::int8, \
+                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_killed(d)), 0)::int8, \
+                    pg_catalog.pg_has_role(3375::oid, 'USAGE') \
+             FROM unnest($1::oid[]) AS d"
         } else {
-            "SELECT pg_catalog.pg_conf_load_time()::text, coalesce(sum(deadlocks), 0)::int8 \
-             FROM pg_catalog.pg_stat_database"
+            "SELECT pg_catalog.pg_conf_load_time()::text, \
+                    coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8, \
+                    pg_catalog.pg_has_role(3375::oid, 'USAGE') \
+             FROM unnest($1::oid[]) AS d"
         }
         .to_string();
         Sql {
@@ -652,7 +835,10 @@ fn to_seconds(value: f64, unit: &str) -> f64 {
 }
 
 fn parse_names(rows: &[Row]) -> Result<Names, String> {
-    let mut names = Names::default();
+    let mut names = Names {
+        loaded: true,
+        ..Names::default()
+    };
     for row in rows {
         let kind: String = row.try_get(0).map_err(|e| e.to_string())?;
         let oid: u32 = row.try_get(1).map_err(|e| e.to_string())?;
@@ -699,7 +885,9 @@ fn parse_activity(rows: &[Row], names: &Names) -> Result<Vec<SessionGroup>, Stri
             let max_age: f64 = row.try_get(7).map_err(e)?;
             let oldest_xact: Option<f64> = row.try_get(8).map_err(e)?;
             let over: Vec<i64> = row.try_get(9).map_err(e)?;
+            let hidden: bool = row.try_get(11).map_err(e)?;
             Ok(SessionGroup {
+                hidden,
                 origin: Origin {
                     database: name_of(&names.databases, datid),
                     user: name_of(&names.roles, usesysid),
@@ -730,11 +918,23 @@ fn parse_locks(rows: &[Row]) -> Result<Vec<LockCount>, String> {
         .collect()
 }
 
-/// Sessions waiting on a heavyweight lock, from the activity rows' last column.
+/// Sessions waiting on a heavyweight lock, from the activity rows' column 10.
 fn count_lock_waiters(rows: &[Row]) -> Result<i64, String> {
     rows.iter()
         .map(|row| row.try_get::<_, i64>(10).map_err(|e| e.to_string()))
         .sum()
+}
+
+/// Locks awaited, from the lock counts (which every role may read).
+fn waiting_locks(rows: &[Row]) -> Result<i64, String> {
+    let mut n = 0;
+    for row in rows {
+        let granted: bool = row.try_get(1).map_err(|e| e.to_string())?;
+        if !granted {
+            n += row.try_get::<_, i64>(2).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(n)
 }
 
 fn parse_blocking(rows: &[Row]) -> Result<Blocking, String> {
@@ -869,6 +1069,31 @@ mod tests {
             // One activity read per scrape: it costs per backend.
             assert!(!sql.names.contains("pg_stat_get_activity"));
             assert!(sql.activity.contains("wait_event_type = 'Lock'"));
+            // Another role's session, its type hidden, is still a client.
+            assert!(
+                sql.activity
+                    .contains("s.backend_type IS NULL AND s.datid IS NOT NULL")
+            );
+            assert!(sql.activity.contains("GROUP BY 1, 2, 3, 4, 12"));
+            // Waiters from pg_locks, which needs no privilege.
+            assert!(sql.blocking.contains("FROM pg_catalog.pg_locks"));
+            // Only the names statement opens catalog tables (and so may wait on a
+            // lock): one lock timeout per read at most.
+            for other in [
+                &sql.activity,
+                &sql.locks,
+                &sql.blocking,
+                &sql.database_stats,
+                &sql.settings,
+            ] {
+                assert!(!other.contains("pg_database"), "{other}");
+                assert!(!other.contains("pg_roles"), "{other}");
+                assert!(!other.contains("pg_authid"), "{other}");
+            }
+            assert!(
+                sql.database_stats
+                    .contains("pg_has_role(3375::oid, 'USAGE')")
+            );
             assert!(
                 sql.database_stats
                     .starts_with("SELECT pg_catalog.pg_conf_load_time()")

@@ -10,6 +10,7 @@ pub mod openmetrics;
 pub mod pg;
 pub mod proc;
 pub mod prometheus;
+pub mod proxy;
 
 /// Runs `promtool check metrics` on the classic text exposition and fails the test on
 /// any lint problem. promtool is part of the suite's requirements (scripts/setup.sh

@@ -169,3 +169,54 @@ impl FileLock {
         FileLock(file)
     }
 }
+
+/// The TCP connections process `pid` holds open to `127.0.0.1:port`, from its file
+/// descriptors and the kernel's socket table: what the process holds, whatever any
+/// peer has noticed yet.
+pub fn tcp_connections_to(pid: u32, port: u16) -> usize {
+    let mut inodes = std::collections::HashSet::new();
+    if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for fd in fds.flatten() {
+            if let Ok(link) = std::fs::read_link(fd.path())
+                && let Some(inode) = link
+                    .to_str()
+                    .and_then(|l| l.strip_prefix("socket:["))
+                    .and_then(|l| l.strip_suffix(']'))
+            {
+                inodes.insert(inode.to_string());
+            }
+        }
+    }
+    let table = std::fs::read_to_string(format!("/proc/{pid}/net/tcp")).unwrap_or_default();
+    let wanted = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let cols: Vec<&str> = line.split_whitespace().collect();
+            // local, remote, state (01 = established, 02 = SYN sent), ..., inode
+            cols.len() > 9
+                && cols[2].ends_with(&wanted)
+                && matches!(cols[3], "01" | "02")
+                && inodes.contains(cols[9])
+        })
+        .count()
+}
+
+/// Server processes whose title starts with `postgres: <role> ` — every backend of
+/// that role, logging in or logged in, whatever pg_stat_activity shows.
+pub fn postgres_backends_of(role: &str) -> usize {
+    let prefix = format!("postgres: {role} ");
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        })
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).starts_with(&prefix))
+        .count()
+}
