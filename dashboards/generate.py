@@ -155,7 +155,7 @@ def timeseries(title, queries, w=12, h=8, unit="short", description="", stack=Fa
 
 
 def stat(title, queries, w=6, h=4, unit="short", description="", steps=None,
-         mappings=None, color_mode="background"):
+         mappings=None, color_mode="background", overrides=None):
     fc = {"thresholds": steps or thresholds()}
     if mappings:
         fc["mappings"] = mappings
@@ -170,7 +170,7 @@ def stat(title, queries, w=6, h=4, unit="short", description="", steps=None,
         "wideLayout": True,
         "showPercentChange": False,
     }
-    return panel("stat", title, queries, w, h, description, unit, fc, options)
+    return panel("stat", title, queries, w, h, description, unit, fc, options, overrides)
 
 
 def bargauge(title, queries, w=8, h=8, unit="short", description="", steps=None,
@@ -218,6 +218,10 @@ def row(title):
 UP_MAPPINGS = [{"type": "value", "options": {
     "0": {"text": "DOWN", "color": "red", "index": 0},
     "1": {"text": "UP", "color": "green", "index": 1},
+}}]
+MISSING_MAPPINGS = [{"type": "value", "options": {
+    "0": {"text": "granted", "color": "green", "index": 0},
+    "1": {"text": "MISSING", "color": "red", "index": 1},
 }}]
 OK_MAPPINGS = [{"type": "value", "options": {
     "0": {"text": "FAILED", "color": "red", "index": 0},
@@ -292,7 +296,9 @@ def overview():
             w=12, h=9, stack=True,
             description="Client sessions per normalized state. Many `idle` sessions on "
                         "a full server mean oversized pools (DatabaseIdleConnectionsHigh); "
-                        "`idle_in_transaction` holds locks and slots doing nothing.",
+                        "`idle_in_transaction` holds locks and slots doing nothing. "
+                        "`other` includes the sessions whose state the exporter's "
+                        "privileges hide: see Missing privileges and hidden sessions.",
         ),
         timeseries(
             "Longest time in state",
@@ -430,10 +436,37 @@ def overview():
             w=9, h=6, unit="s",
             description="Time each scrape spent reading the target.",
         ),
+        stat(
+            "Missing privileges and hidden sessions",
+            [
+                Q(f"max by (target, privilege) (dbconn_missing_privilege{{{T}}})",
+                  "{{target}} · {{privilege}}"),
+                Q(f"max by (target) (dbconn_hidden_connections{{{T}}})",
+                  "{{target}} · hidden sessions"),
+            ],
+            w=8, h=7, steps=thresholds((1, "orange")),
+            overrides=[{
+                "matcher": {"id": "byFrameRefID", "options": "A"},
+                "properties": [
+                    {"id": "mappings", "value": MISSING_MAPPINGS},
+                    {"id": "thresholds", "value": thresholds((1, "red"))},
+                ],
+            }],
+            description="MISSING: the exporter's role lacks the privilege that shows "
+                        "other users' sessions (PostgreSQL pg_read_all_stats, MySQL/"
+                        "MariaDB PROCESS). Sessions are still counted, so usage and "
+                        "headroom are right, but the hidden sessions' state, durations, "
+                        "origin and lock waits are not seen: they count as state `other`, "
+                        "and the idle, long-running, idle-in-transaction and lock panels "
+                        "and alerts are blind for them. Fix: PostgreSQL `GRANT pg_monitor "
+                        "TO dbconn_exporter;` (effective at the next scrape); MySQL/MariaDB "
+                        "`GRANT PROCESS ON *.* TO 'dbconn_exporter'@'%';` then restart the "
+                        "exporter. Runbook: DatabaseExporterMissingPrivilege.",
+        ),
         table(
             "Collector status",
             [Q(f"dbconn_scrape_collector_success{{{T}}}", instant=True, fmt="table")],
-            w=12, h=7,
+            w=8, h=7,
             rename={"Value": "ok (1) / failed (0)"},
             description="Which parts of the last read worked; 0 means that part's "
                         "metrics are missing from the scrape (e.g. a catalog locked past "
@@ -442,7 +475,7 @@ def overview():
         table(
             "Servers",
             [Q(f"dbconn_target_info{{{T}}}", instant=True, fmt="table")],
-            w=12, h=7,
+            w=8, h=7,
             hide=("Time", "__name__", "Value"),
             description="Engine and version of each target, from its last successful read.",
         ),
