@@ -591,13 +591,15 @@ impl Session {
             .await?;
         let (version, comment) = row.unwrap_or_default();
         let (flavor, v) = detect(&version, comment.as_deref().unwrap_or(""));
+        let mut sql = sql_for(flavor, v, settings);
+        for statement in &sql.session_setup {
+            conn.query_drop(statement).await?;
+        }
+        // After the set-up, so that the probe runs under the statement time limit.
         let visibility = probe_visibility(&mut conn).await?;
         if visibility == Visibility::OwnThreads {
             warn_without_process(&mut conn).await?;
-        }
-        let sql = sql_for_visibility(flavor, v, visibility, settings);
-        for statement in &sql.session_setup {
-            conn.query_drop(statement).await?;
+            sql = sql_for_visibility(flavor, v, visibility, settings);
         }
         tracing::debug!(flavor = ?flavor, version = %version, visibility = ?visibility, "MySQL-family session ready");
         Ok(Session {
