@@ -20,6 +20,12 @@
 //!   limit. A part the server does not support (a view removed in MySQL 8, a table
 //!   the exporter may not read) is skipped for the rest of the session with a logged
 //!   reason; it never fails the scrape.
+//! - Without `PROCESS` the processlist shows only the account's own threads and the
+//!   InnoDB views are refused. Failing the read would look like a down server, and
+//!   counting what is visible like an idle one; instead the sessions not seen are
+//!   counted from `Threads_connected` (no privilege needed, and the very count the
+//!   server holds against `max_connections`) as hidden, and the refused parts are
+//!   not sent. Which case applies is found once, at connect.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -32,8 +38,8 @@ use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
 use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings};
 use crate::dsn;
 use crate::snapshot::{
-    Blocking, Collector, Engine, LimitUse, LockCount, Origin, ServerCounters, SessionGroup,
-    Snapshot, State, summarize_sessions,
+    Blocking, Collector, Engine, LimitUse, LockCount, Origin, Privilege, ServerCounters,
+    SessionGroup, Snapshot, State, summarize_sessions,
 };
 
 /// The `program_name` connect attribute the exporter sends (shown by
@@ -270,10 +276,31 @@ fn is_unsupported(err: &mysql_async::Error) -> bool {
     ))
 }
 
-/// The SQL one flavour and version gets. Pure, so that which statement each server
-/// gets is unit-tested without a server (MySQL 8 cannot run where the suite runs).
+/// What the exporter's account may see, found once per session at set-up (the server
+/// applies a change of global grants at the next login, not to a live session).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Visibility {
+    /// `PROCESS` held: every thread in the processlist, `INNODB_TRX` and the lock
+    /// views.
+    AllThreads,
+    /// No `PROCESS`: the processlist shows the account's own threads only and the
+    /// InnoDB views are refused (error 1227). The other sessions are counted from
+    /// `Threads_connected`, which needs no privilege, so the headline stays right.
+    OwnThreads,
+}
+
+/// The privilege that decides the [`Visibility`], as `dbconn_missing_privilege` names it.
+pub const PROCESS: &str = "PROCESS";
+
+/// Database, user and application of the sessions the exporter may count but not see.
+pub const HIDDEN: &str = "(hidden)";
+
+/// The SQL one flavour, version and [`Visibility`] gets. Pure, so that which
+/// statement each server gets is unit-tested without a server (MySQL 8 cannot run
+/// where the suite runs).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sql {
+    pub visibility: Visibility,
     pub session_setup: Vec<String>,
     pub activity: String,
     pub variables: String,
@@ -283,23 +310,52 @@ pub struct Sql {
     pub user_limits: String,
 }
 
-/// The parts a read cannot do without; a failure in one of them fails the read.
-const REQUIRED_PARTS: usize = 2;
+/// Every part a read may have, in the order `dbconn_scrape_collector_success` lists
+/// them whatever was sent.
+const COLLECTORS: [&str; 6] = [
+    "activity",
+    "settings",
+    "user_limits",
+    "status",
+    "blocking",
+    "locks",
+];
 
 impl Sql {
     /// Every part of a read with its statement, in the order they are sent: the
     /// required ones first, then the one most often refused (it needs `SELECT` on
     /// `mysql.user`). After a refusal the parts behind it go one by one for that
     /// read; later reads leave the refused part out and are one batch again.
-    pub fn parts(&self) -> [(&'static str, &str); 6] {
-        [
-            ("activity", &self.activity),
-            ("settings", &self.variables),
-            ("user_limits", &self.user_limits),
-            ("status", &self.status),
-            ("blocking", &self.blocking),
-            ("locks", &self.locks),
-        ]
+    ///
+    /// Without `PROCESS` the lock views are not sent (they would be refused), and
+    /// `status` is required: its `Threads_connected` is the only count of the
+    /// sessions the exporter cannot see.
+    pub fn parts(&self) -> Vec<(&'static str, &str)> {
+        match self.visibility {
+            Visibility::AllThreads => vec![
+                ("activity", &self.activity),
+                ("settings", &self.variables),
+                ("user_limits", &self.user_limits),
+                ("status", &self.status),
+                ("blocking", &self.blocking),
+                ("locks", &self.locks),
+            ],
+            Visibility::OwnThreads => vec![
+                ("activity", &self.activity),
+                ("settings", &self.variables),
+                ("status", &self.status),
+                ("user_limits", &self.user_limits),
+            ],
+        }
+    }
+
+    /// How many of the first [`Sql::parts`] a read cannot do without; a failure in
+    /// one of them fails the read.
+    pub fn required_parts(&self) -> usize {
+        match self.visibility {
+            Visibility::AllThreads => 2,
+            Visibility::OwnThreads => 3,
+        }
     }
 }
 
@@ -327,6 +383,11 @@ const STATUS: &[&str] = &[
     "Innodb_deadlocks",
 ];
 
+/// Client connections, as the server counts them against `max_connections` (the
+/// admin-slot one and those still logging in included; not the event scheduler nor
+/// other server threads). Read only without `PROCESS`, where it is the total.
+const THREADS_CONNECTED: &str = "Threads_connected";
+
 fn in_list(names: &[&str]) -> String {
     names
         .iter()
@@ -335,7 +396,17 @@ fn in_list(names: &[&str]) -> String {
         .join(", ")
 }
 
+/// The SQL of an account that holds `PROCESS`.
 pub fn sql_for(flavor: Flavor, version: Version, settings: &ReadSettings) -> Sql {
+    sql_for_visibility(flavor, version, Visibility::AllThreads, settings)
+}
+
+pub fn sql_for_visibility(
+    flavor: Flavor,
+    version: Version,
+    visibility: Visibility,
+    settings: &ReadSettings,
+) -> Sql {
     let statement_secs = settings.statement_timeout.as_secs_f64().max(0.001);
     let lock_secs = settings.lock_timeout.as_secs().max(1);
     let mut session_setup = vec![
@@ -378,19 +449,31 @@ pub fn sql_for(flavor: Flavor, version: Version, settings: &ReadSettings) -> Sql
     // LOCATE gives 0). No `IF(HOST LIKE '%:%', …)` around it: that test cost 0.15 ms
     // at 1,000 sessions and 0.4 ms at 2,000 for nothing.
     let host = "IFNULL(LEFT(p.HOST, CHAR_LENGTH(p.HOST) - LOCATE(':', REVERSE(p.HOST))), '')";
-    // A semi-join on INNODB_TRX (not a LEFT JOIN, which cost another 0.85 ms at
-    // 1,000 sessions) and the oldest transaction as one uncorrelated subquery.
-    let activity = format!(
-        "SELECT p.DB, p.USER, {host} AS client, p.COMMAND, \
-         p.ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX) AS in_trx, \
-         COUNT(*), IFNULL(MAX(p.TIME), 0), \
-         (SELECT MAX(TIMESTAMPDIFF(MICROSECOND, trx_started, NOW(6))) \
-          FROM information_schema.INNODB_TRX) / 1000000{over} \
-         FROM {processlist} p \
-         WHERE IFNULL(p.USER, '') NOT IN ('system user', 'event_scheduler') \
-         AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID') \
-         GROUP BY 1, 2, 3, 4, 5"
-    );
+    let activity = match visibility {
+        // A semi-join on INNODB_TRX (not a LEFT JOIN, which cost another 0.85 ms at
+        // 1,000 sessions) and the oldest transaction as one uncorrelated subquery.
+        Visibility::AllThreads => format!(
+            "SELECT p.DB, p.USER, {host} AS client, p.COMMAND, \
+             p.ID IN (SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX) AS in_trx, \
+             COUNT(*), IFNULL(MAX(p.TIME), 0), \
+             (SELECT MAX(TIMESTAMPDIFF(MICROSECOND, trx_started, NOW(6))) \
+              FROM information_schema.INNODB_TRX) / 1000000{over} \
+             FROM {processlist} p \
+             WHERE IFNULL(p.USER, '') NOT IN ('system user', 'event_scheduler') \
+             AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID') \
+             GROUP BY 1, 2, 3, 4, 5"
+        ),
+        // INNODB_TRX is refused without PROCESS: the same columns, with no
+        // transaction known (a sleeping thread reads as idle) and no oldest one.
+        Visibility::OwnThreads => format!(
+            "SELECT p.DB, p.USER, {host} AS client, p.COMMAND, 0 AS in_trx, \
+             COUNT(*), IFNULL(MAX(p.TIME), 0), NULL{over} \
+             FROM {processlist} p \
+             WHERE IFNULL(p.USER, '') NOT IN ('system user', 'event_scheduler') \
+             AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID') \
+             GROUP BY 1, 2, 3, 4"
+        ),
+    };
     let lock_views_in_performance_schema = flavor == Flavor::MySql && version >= Version(8, 0, 1);
     let blocking = if lock_views_in_performance_schema {
         "SELECT COUNT(DISTINCT w.REQUESTING_ENGINE_TRANSACTION_ID), \
@@ -418,23 +501,73 @@ pub fn sql_for(flavor: Flavor, version: Version, settings: &ReadSettings) -> Sql
          FROM information_schema.INNODB_LOCKS l GROUP BY 1, 2"
             .to_string()
     };
+    let status = match visibility {
+        Visibility::AllThreads => in_list(STATUS),
+        Visibility::OwnThreads => format!("{}, '{THREADS_CONNECTED}'", in_list(STATUS)),
+    };
     Sql {
+        visibility,
         session_setup,
         activity,
         variables: format!(
             "SHOW GLOBAL VARIABLES WHERE Variable_name IN ({})",
             in_list(VARIABLES)
         ),
-        status: format!(
-            "SHOW GLOBAL STATUS WHERE Variable_name IN ({})",
-            in_list(STATUS)
-        ),
+        status: format!("SHOW GLOBAL STATUS WHERE Variable_name IN ({status})"),
         blocking,
         locks,
         user_limits: "SELECT User, MAX(max_user_connections) FROM mysql.user \
                       WHERE max_user_connections > 0 GROUP BY User"
             .to_string(),
     }
+}
+
+/// Reading `INNODB_TRX` needs `PROCESS`, the privilege that also shows every thread
+/// in the processlist: trying it tests the session's effective privileges, however
+/// they came (a direct grant, `GRANT ALL`, a MySQL 8 role active at login), which
+/// `SHOW GRANTS` would leave to interpretation. Not `LIMIT 0`: the server then skips
+/// filling the table, and the privilege check with it.
+const PROCESS_PROBE: &str = "SELECT COUNT(*) FROM information_schema.INNODB_TRX";
+
+/// ER_SPECIFIC_ACCESS_DENIED_ERROR: "you need (at least one of) the PROCESS privilege".
+const SPECIFIC_ACCESS_DENIED: u16 = 1227;
+
+async fn probe_visibility(conn: &mut Conn) -> Result<Visibility, mysql_async::Error> {
+    match conn.query_drop(PROCESS_PROBE).await {
+        Ok(()) => Ok(Visibility::AllThreads),
+        Err(mysql_async::Error::Server(e)) if e.code == SPECIFIC_ACCESS_DENIED => {
+            Ok(Visibility::OwnThreads)
+        }
+        // Anything else (no InnoDB, say) is not a missing privilege: the full read is
+        // tried, and its own failure says what is wrong.
+        Err(mysql_async::Error::Server(e)) => {
+            tracing::debug!(error = %e, "PROCESS probe failed; assuming the privilege is held");
+            Ok(Visibility::AllThreads)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The one log line, at connect, that says what is lost without `PROCESS` and how
+/// to grant it (to the account as the server matched it, host part included).
+async fn warn_without_process(conn: &mut Conn) -> Result<(), mysql_async::Error> {
+    let account: Option<String> = conn.query_first("SELECT CURRENT_USER()").await?;
+    let account = account.unwrap_or_default();
+    let grantee = match account.rsplit_once('@') {
+        Some((user, host)) => format!("'{user}'@'{host}'"),
+        None => format!("'{account}'"),
+    };
+    tracing::warn!(
+        server = %format!("{}:{}", conn.opts().ip_or_hostname(), conn.opts().tcp_port()),
+        account = %account,
+        "the exporter's account lacks the PROCESS privilege: it sees only its own \
+         sessions. The others are still counted (from Threads_connected, so the usage \
+         ratio stays right) but in state \"other\" with origin (hidden) and no \
+         durations (dbconn_hidden_connections); idle-in-transaction sessions, the \
+         oldest transaction and the lock views (blocked and blocking sessions, locks) \
+         are not read. Fix: GRANT {PROCESS} ON *.* TO {grantee}"
+    );
+    Ok(())
 }
 
 pub struct Session {
@@ -459,11 +592,17 @@ impl Session {
             .await?;
         let (version, comment) = row.unwrap_or_default();
         let (flavor, v) = detect(&version, comment.as_deref().unwrap_or(""));
-        let sql = sql_for(flavor, v, settings);
+        let mut sql = sql_for(flavor, v, settings);
         for statement in &sql.session_setup {
             conn.query_drop(statement).await?;
         }
-        tracing::debug!(flavor = ?flavor, version = %version, "MySQL-family session ready");
+        // After the set-up, so that the probe runs under the statement time limit.
+        let visibility = probe_visibility(&mut conn).await?;
+        if visibility == Visibility::OwnThreads {
+            warn_without_process(&mut conn).await?;
+            sql = sql_for_visibility(flavor, v, visibility, settings);
+        }
+        tracing::debug!(flavor = ?flavor, version = %version, visibility = ?visibility, "MySQL-family session ready");
         Ok(Session {
             conn,
             flavor,
@@ -510,6 +649,7 @@ impl Session {
     async fn run(
         &mut self,
         parts: &[(&'static str, &str)],
+        required: usize,
     ) -> Result<Vec<Option<Vec<Row>>>, ReadError> {
         let batch = parts
             .iter()
@@ -529,7 +669,7 @@ impl Session {
             // Every part arrived; the error came after the last one.
             return Ok(results);
         };
-        if failed_at < REQUIRED_PARTS {
+        if failed_at < required {
             return Err(ReadError::Failed(error.to_string()));
         }
         self.part_failed(failed.0, &error);
@@ -588,16 +728,17 @@ impl Session {
 
     pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
         let sql = Arc::clone(&self.sql);
+        // A required part never fails without failing the read, so it is never
+        // skipped, and the required ones stay the first.
         let parts: Vec<(&'static str, &str)> = sql
             .parts()
             .into_iter()
             .filter(|(name, _)| !self.unsupported.contains(name))
             .collect();
-        let mut results = self.run(&parts).await?;
-        let collectors: Vec<Collector> = sql
-            .parts()
+        let mut results = self.run(&parts, sql.required_parts()).await?;
+        let collectors: Vec<Collector> = COLLECTORS
             .iter()
-            .map(|(name, _)| Collector {
+            .map(|name| Collector {
                 name,
                 success: parts
                     .iter()
@@ -618,9 +759,30 @@ impl Session {
         let blocking = rows_of("blocking");
         let locks = rows_of("locks");
         let user_limits = rows_of("user_limits");
+        let status_u64 = |name: &str| {
+            status
+                .as_ref()
+                .and_then(|s| s.get(name))
+                .and_then(|v| v.parse::<u64>().ok())
+        };
 
-        let groups = parse_activity(&activity, settings.thresholds.len())?;
-        let facts = summarize_sessions(groups, &settings.thresholds, settings.origin_cap);
+        let mut groups = parse_activity(&activity, settings.thresholds.len())?;
+        let hidden_connections = match sql.visibility {
+            Visibility::AllThreads => 0,
+            Visibility::OwnThreads => {
+                let connected = status_u64(THREADS_CONNECTED).ok_or_else(|| {
+                    ReadError::Failed("the server did not report Threads_connected".into())
+                })?;
+                let hidden = hidden_sessions(connected, &groups);
+                if hidden > 0 {
+                    groups.push(hidden_group(hidden, settings.thresholds.len()));
+                }
+                hidden
+            }
+        };
+        let mut facts = summarize_sessions(groups, &settings.thresholds, settings.origin_cap);
+        // The hidden sessions are nobody's for the per-account limits.
+        facts.per_user.remove(HIDDEN);
         let max_connections = variables
             .get("max_connections")
             .and_then(|v| v.parse::<u64>().ok())
@@ -635,14 +797,13 @@ impl Session {
                 .iter()
                 .filter_map(|r| Some((text(r, 0)?, number(r, 1)? as u64)))
                 .collect();
-            user_limit_use(&own, global_user_limit, &facts.per_user)
+            user_limit_use(
+                &own,
+                global_user_limit,
+                &facts.per_user,
+                sql.visibility == Visibility::AllThreads,
+            )
         });
-        let status_u64 = |name: &str| {
-            status
-                .as_ref()
-                .and_then(|s| s.get(name))
-                .and_then(|v| v.parse::<u64>().ok())
-        };
 
         Ok(Snapshot {
             engine: match self.flavor {
@@ -676,21 +837,28 @@ impl Session {
                 failed: status_u64("Aborted_connects"),
             },
             collectors,
-            hidden_connections: 0,
-            privileges: Vec::new(),
+            hidden_connections,
+            privileges: vec![Privilege {
+                name: PROCESS,
+                granted: sql.visibility == Visibility::AllThreads,
+            }],
         })
     }
 }
 
 /// A limit for every account that has its own, and the global
-/// `max_user_connections` for the users seen in sessions that have none.
+/// `max_user_connections` for the users seen in sessions that have none. When not
+/// every user's sessions are seen (no `PROCESS`), only the users seen: the others'
+/// use is unknown, and 0 would be a plausible lie.
 fn user_limit_use(
     own: &HashMap<String, u64>,
     global: Option<i64>,
     used: &HashMap<String, u64>,
+    every_user_seen: bool,
 ) -> Vec<LimitUse> {
     let mut out: Vec<LimitUse> = own
         .iter()
+        .filter(|(name, _)| every_user_seen || used.contains_key(*name))
         .map(|(name, limit)| LimitUse {
             name: name.clone(),
             limit: *limit,
@@ -745,27 +913,44 @@ fn value_text(v: &Value) -> Option<String> {
     }
 }
 
-fn text(row: &Row, i: usize) -> Option<String> {
-    row.as_ref(i).and_then(value_text)
+/// A result row's cells by position: the driver's rows, and plain values in unit
+/// tests (the driver offers no way to build a row).
+trait Cells {
+    fn cell(&self, i: usize) -> Option<&Value>;
+    fn width(&self) -> usize;
 }
 
-fn number(row: &Row, i: usize) -> Option<f64> {
+impl Cells for Row {
+    fn cell(&self, i: usize) -> Option<&Value> {
+        self.as_ref(i)
+    }
+
+    fn width(&self) -> usize {
+        self.len()
+    }
+}
+
+fn text(row: &impl Cells, i: usize) -> Option<String> {
+    row.cell(i).and_then(value_text)
+}
+
+fn number(row: &impl Cells, i: usize) -> Option<f64> {
     text(row, i).and_then(|t| t.trim().parse::<f64>().ok())
 }
 
-fn name_values(rows: &[Row]) -> HashMap<String, String> {
+fn name_values(rows: &[impl Cells]) -> HashMap<String, String> {
     rows.iter()
         .filter_map(|r| Some((text(r, 0)?, text(r, 1).unwrap_or_default())))
         .collect()
 }
 
-fn parse_activity(rows: &[Row], thresholds: usize) -> Result<Vec<SessionGroup>, ReadError> {
+fn parse_activity(rows: &[impl Cells], thresholds: usize) -> Result<Vec<SessionGroup>, ReadError> {
     let mut groups = Vec::with_capacity(rows.len());
     for row in rows {
-        if row.len() < 8 + thresholds {
+        if row.width() < 8 + thresholds {
             return Err(ReadError::Failed(format!(
                 "activity row has {} columns, expected {}",
-                row.len(),
+                row.width(),
                 8 + thresholds
             )));
         }
@@ -799,6 +984,33 @@ fn parse_activity(rows: &[Row], thresholds: usize) -> Result<Vec<SessionGroup>, 
         });
     }
     Ok(groups)
+}
+
+/// The sessions counted by the server but not seen in the processlist: client
+/// connections minus the client threads seen (never below zero: the two are read a
+/// moment apart).
+fn hidden_sessions(threads_connected: u64, seen: &[SessionGroup]) -> u64 {
+    let seen: u64 = seen.iter().map(|g| g.count).sum();
+    threads_connected.saturating_sub(seen)
+}
+
+/// The sessions the exporter may count but not see: state `other`, origin
+/// [`HIDDEN`], no durations.
+fn hidden_group(count: u64, thresholds: usize) -> SessionGroup {
+    SessionGroup {
+        origin: Origin {
+            database: HIDDEN.to_string(),
+            user: HIDDEN.to_string(),
+            application: HIDDEN.to_string(),
+        },
+        state: State::Other,
+        count,
+        max_state_seconds: 0.0,
+        sum_age_seconds: 0.0,
+        max_age_seconds: 0.0,
+        oldest_transaction_seconds: None,
+        over: vec![0; thresholds],
+    }
 }
 
 fn parse_blocking(rows: &[Row]) -> Blocking {
@@ -984,6 +1196,136 @@ mod tests {
         assert!(sql.activity.contains("COUNT(IF(p.TIME >= 2, 1, NULL))"));
     }
 
+    impl Cells for Vec<Value> {
+        fn cell(&self, i: usize) -> Option<&Value> {
+            self.get(i)
+        }
+
+        fn width(&self) -> usize {
+            self.len()
+        }
+    }
+
+    fn bytes(s: &str) -> Value {
+        Value::Bytes(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn the_sql_follows_the_process_privilege() {
+        let s = settings();
+        for (flavor, version) in [
+            (Flavor::MariaDb, Version(10, 11, 0)),
+            (Flavor::MySql, Version(8, 0, 36)),
+            (Flavor::MySql, Version(5, 7, 44)),
+        ] {
+            let all = sql_for_visibility(flavor, version, Visibility::AllThreads, &s);
+            // The privileged read is the one it always was.
+            assert_eq!(all, sql_for(flavor, version, &s));
+            assert!(all.activity.contains("INNODB_TRX"));
+            assert!(!all.status.contains("Threads_connected"));
+            let names: Vec<_> = all.parts().iter().map(|(n, _)| *n).collect();
+            assert_eq!(
+                names,
+                [
+                    "activity",
+                    "settings",
+                    "user_limits",
+                    "status",
+                    "blocking",
+                    "locks"
+                ]
+            );
+            assert_eq!(all.required_parts(), 2);
+
+            let own = sql_for_visibility(flavor, version, Visibility::OwnThreads, &s);
+            // Everything refused without PROCESS stays out: INNODB_TRX and the lock
+            // views.
+            assert!(!own.activity.contains("INNODB_TRX"), "{}", own.activity);
+            let names: Vec<_> = own.parts().iter().map(|(n, _)| *n).collect();
+            assert_eq!(names, ["activity", "settings", "status", "user_limits"]);
+            // Threads_connected is the count of what is not seen: required.
+            assert!(own.status.contains("'Threads_connected'"));
+            assert_eq!(own.required_parts(), 3);
+            assert!(names[..own.required_parts()].contains(&"status"));
+            // The same processlist under the same filter as the privileged read.
+            let source = |sql: &str| {
+                sql.rsplit_once(" FROM ")
+                    .and_then(|(_, tail)| tail.split(" GROUP BY").next())
+                    .map(str::to_string)
+            };
+            assert!(
+                source(&all.activity)
+                    .is_some_and(|s| s.contains("PROCESSLIST") || s.contains("processlist"))
+            );
+            assert_eq!(source(&own.activity), source(&all.activity));
+            assert_eq!(own.session_setup, all.session_setup);
+            assert_eq!(own.variables, all.variables);
+            assert_eq!(own.user_limits, all.user_limits);
+        }
+    }
+
+    #[test]
+    fn without_process_the_unseen_sessions_are_counted_as_hidden() {
+        // Rows as the OwnThreads activity returns them: the exporter reading, and
+        // another session of its account asleep (two thresholds).
+        let rows = vec![
+            vec![
+                Value::NULL,
+                bytes("monitor"),
+                bytes("10.0.0.7"),
+                bytes("Query"),
+                Value::Int(0),
+                Value::Int(1),
+                Value::Int(0),
+                Value::NULL,
+                Value::Int(0),
+                Value::Int(0),
+            ],
+            vec![
+                bytes("shop"),
+                bytes("monitor"),
+                bytes("10.0.0.8"),
+                bytes("Sleep"),
+                Value::Int(0),
+                Value::Int(1),
+                Value::Int(40),
+                Value::NULL,
+                Value::Int(1),
+                Value::Int(0),
+            ],
+        ];
+        let mut groups = parse_activity(&rows, 2).unwrap();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].origin.database, NO_DATABASE);
+        assert_eq!(groups[0].state, State::Active);
+        // Without INNODB_TRX a sleeping thread reads as idle, with no transaction.
+        assert_eq!(groups[1].state, State::Idle);
+        assert_eq!(groups[1].oldest_transaction_seconds, None);
+        assert_eq!(groups[1].over, vec![1, 0]);
+
+        // 20 client connections on the server, 2 of them seen.
+        let hidden = hidden_sessions(20, &groups);
+        assert_eq!(hidden, 18);
+        groups.push(hidden_group(hidden, 2));
+        let facts = summarize_sessions(groups.clone(), &[30.0, 60.0], 100);
+        assert_eq!(facts.by_state.total(), 20);
+        assert_eq!(facts.by_state.get(State::Other), 18);
+        assert_eq!(facts.over_duration[0].per_state.get(State::Other), 0);
+        assert_eq!(facts.max_state_duration_seconds.get(State::Other), 0.0);
+        let hidden_origin: u64 = facts
+            .origins
+            .iter()
+            .filter(|o| o.origin.user == HIDDEN && o.origin.application == HIDDEN)
+            .map(|o| o.count)
+            .sum();
+        assert_eq!(hidden_origin, 18);
+        assert_eq!(facts.origins.iter().map(|o| o.count).sum::<u64>(), 20);
+
+        // Read a moment apart, the processlist may see more than the status
+        // counted: never a negative count.
+        assert_eq!(hidden_sessions(1, &groups[..2]), 0);
+    }
+
     #[test]
     fn ssl_params_are_taken_out_of_the_dsn() {
         let (url, mode, ca) =
@@ -1028,7 +1370,7 @@ mod tests {
     fn global_user_limit_applies_to_users_without_their_own() {
         let own = HashMap::from([("capped".to_string(), 3)]);
         let used = HashMap::from([("capped".to_string(), 2), ("app".to_string(), 7)]);
-        let limits = user_limit_use(&own, Some(50), &used);
+        let limits = user_limit_use(&own, Some(50), &used, true);
         assert_eq!(
             limits,
             vec![
@@ -1044,7 +1386,24 @@ mod tests {
                 },
             ]
         );
-        assert_eq!(user_limit_use(&own, None, &used).len(), 1);
+        assert_eq!(user_limit_use(&own, None, &used, true).len(), 1);
+    }
+
+    #[test]
+    fn without_process_only_the_users_seen_get_their_limit_use() {
+        // Without PROCESS only the exporter's own account is seen: another
+        // account's use is unknown, not 0.
+        let own = HashMap::from([("app".to_string(), 30), ("monitor".to_string(), 2)]);
+        let used = HashMap::from([("monitor".to_string(), 1)]);
+        assert_eq!(
+            user_limit_use(&own, Some(50), &used, false),
+            vec![LimitUse {
+                name: "monitor".into(),
+                limit: 2,
+                used: 1
+            }]
+        );
+        assert_eq!(user_limit_use(&own, Some(50), &used, true).len(), 2);
     }
 
     #[test]
