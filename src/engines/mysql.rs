@@ -998,6 +998,7 @@ fn hidden_sessions(threads_connected: u64, seen: &[SessionGroup]) -> u64 {
 /// [`HIDDEN`], no durations.
 fn hidden_group(count: u64, thresholds: usize) -> SessionGroup {
     SessionGroup {
+        hidden: true,
         origin: Origin {
             database: HIDDEN.to_string(),
             user: HIDDEN.to_string(),
