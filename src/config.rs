@@ -863,7 +863,10 @@ mod tests {
     #[test]
     fn timeouts_below_a_millisecond_and_offsets_beyond_the_timeout_are_refused() {
         for (collection, expect) in [
-            ("statement_timeout: 0.0009", "statement_timeout"),
+            (
+                "statement_timeout: 0.0009\n  lock_timeout: 0.0005",
+                "statement_timeout",
+            ),
             ("lock_timeout: 0.0001", "lock_timeout"),
             ("connect_timeout: 0.0005", "connect_timeout"),
             (

@@ -376,8 +376,10 @@ fn settings_that_make_no_sense_are_refused() {
             "scrape_timeout: 2s\n  scrape_timeout_offset: 5s",
             "scrape_timeout_offset",
         ),
-        ("statement_timeout: 0.0001", "statement_timeout"),
-        ("statement_timeout: 0.0009", "statement_timeout"),
+        (
+            "statement_timeout: 0.0009\n  lock_timeout: 0.0005",
+            "statement_timeout",
+        ),
         ("lock_timeout: 0.0005", "lock_timeout"),
         ("connect_timeout: 0.0001", "connect_timeout"),
     ] {
