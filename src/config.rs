@@ -31,8 +31,14 @@ pub const DEFAULT_LISTEN_ADDRESS: &str = ":10071";
 )]
 pub struct Cli {
     /// Database to monitor, as a DSN (postgres://user@host:5432/db) or NAME=DSN.
-    /// Repeat for several targets.
-    #[arg(long = "target", env = "DBCONN_TARGET", value_name = "[NAME=]DSN")]
+    /// Repeat for several targets; one DSN per flag.
+    // The value may hold a password: --help must not print it from the environment.
+    #[arg(
+        long = "target",
+        env = "DBCONN_TARGET",
+        value_name = "[NAME=]DSN",
+        hide_env_values = true
+    )]
     pub targets: Vec<String>,
 
     /// YAML configuration file with named targets and collection settings.
@@ -195,8 +201,11 @@ impl<'de> Deserialize<'de> for DurationValue {
     }
 }
 
-/// Parses `1h30m`, `500ms`, `2.5s`, `90`: seconds as f64.
+/// Parses `1h30m`, `500ms`, `2.5s`, `90`: seconds as f64. Errors do not quote the
+/// text (it comes from the configuration file, whose values are never echoed); the
+/// caller says where it was.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
+    const INVALID: &str = "invalid duration (use a number of seconds or 500ms, 30s, 5m, 1h30m)";
     let t = text.trim();
     if t.is_empty() {
         return Err("empty duration".into());
@@ -209,13 +218,11 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
     while !rest.is_empty() {
         let digits = rest
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .ok_or_else(|| format!("invalid duration {text:?}: missing unit"))?;
+            .ok_or_else(|| format!("{INVALID}: missing unit"))?;
         if digits == 0 {
-            return Err(format!("invalid duration {text:?}"));
+            return Err(INVALID.into());
         }
-        let number: f64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?}"))?;
+        let number: f64 = rest[..digits].parse().map_err(|_| INVALID.to_string())?;
         rest = &rest[digits..];
         let unit_len = rest
             .find(|c: char| c.is_ascii_digit() || c == '.')
@@ -227,10 +234,8 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
             "h" => 3600.0,
             "d" => 86400.0,
             "w" => 604_800.0,
-            u => {
-                return Err(format!(
-                    "invalid duration {text:?}: unknown unit {u:?} (use ms, s, m, h, d, w)"
-                ));
+            _ => {
+                return Err(format!("{INVALID}: unknown unit (use ms, s, m, h, d, w)"));
             }
         };
         total += number * factor;
@@ -247,6 +252,64 @@ fn to_duration(what: &str, value: &DurationValue) -> Result<Duration, ConfigErro
         )));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+/// The smallest statement, lock and connect timeout. The servers take these limits
+/// in whole milliseconds (PostgreSQL `statement_timeout`/`lock_timeout`, MySQL
+/// `max_execution_time`), and there 0 means "no limit": a shorter value would be
+/// rounded to 1 ms or to no limit at all, never mean what was written.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Refuses a timeout the servers cannot express (see [`MIN_TIMEOUT`]).
+fn at_least_a_millisecond(what: &str, value: Duration) -> Result<(), ConfigError> {
+    if value < MIN_TIMEOUT {
+        return Err(ConfigError(format!(
+            "collection.{what}: {value:?} is below the minimum of 1ms (the servers count these limits in whole milliseconds, and 0 would mean no limit)"
+        )));
+    }
+    Ok(())
+}
+
+/// The largest configuration file read.
+pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+/// The largest password file read: a password, not a key ring.
+pub const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
+
+/// Checks `--web.telemetry-path`. It becomes a route, and the router reads `:name`,
+/// `{name}` and `*name` as parameters (`/{x}` would serve metrics on every path, `/:x`
+/// panics at start): only literal segments of unreserved URL characters are taken.
+fn validate_telemetry_path(path: &str) -> Result<(), ConfigError> {
+    let bad = |why: &str| {
+        ConfigError(format!(
+            "--web.telemetry-path {path:?}: {why}; use `/`-separated segments of letters, digits, `-`, `.`, `_` and `~`, such as /metrics"
+        ))
+    };
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(bad("must start with /"));
+    };
+    if rest.is_empty() {
+        return Err(bad("must not be / alone (/ is the landing page)"));
+    }
+    for segment in rest.split('/') {
+        if segment.is_empty() {
+            return Err(bad("has an empty segment (`//` or a trailing /)"));
+        }
+        if !segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
+        {
+            return Err(bad("is not a literal path"));
+        }
+        if segment == "." || segment == ".." {
+            return Err(bad("has a `.` or `..` segment"));
+        }
+    }
+    if ["/probe", "/-/healthy", "/-/ready"].contains(&path) {
+        return Err(ConfigError(format!(
+            "--web.telemetry-path {path:?} collides with a built-in route"
+        )));
+    }
+    Ok(())
 }
 
 impl Config {
@@ -299,18 +362,7 @@ impl Config {
                 )));
             }
         }
-        if !cli.telemetry_path.starts_with('/') || cli.telemetry_path.len() < 2 {
-            return Err(ConfigError(format!(
-                "--web.telemetry-path must start with / and not be / alone, got {:?}",
-                cli.telemetry_path
-            )));
-        }
-        if ["/probe", "/-/healthy", "/-/ready"].contains(&cli.telemetry_path.as_str()) {
-            return Err(ConfigError(format!(
-                "--web.telemetry-path {:?} collides with a built-in route",
-                cli.telemetry_path
-            )));
-        }
+        validate_telemetry_path(&cli.telemetry_path)?;
         Ok(Config {
             targets,
             collection,
@@ -321,8 +373,15 @@ impl Config {
 }
 
 fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| ConfigError(format!("cannot read config file {}: {e}", path.display())))?;
+    let bytes = dsn::read_small_file(path, MAX_CONFIG_FILE_BYTES, "configuration file")
+        .map_err(|e| ConfigError(format!("config file: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| {
+        ConfigError(format!(
+            "config file {}: not UTF-8 (byte {})",
+            path.display(),
+            e.utf8_error().valid_up_to() + 1
+        ))
+    })?;
     parse_file(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
 }
 
@@ -330,22 +389,85 @@ fn parse_file(text: &str) -> Result<FileConfig, String> {
     if text.trim().is_empty() {
         return Ok(FileConfig::default());
     }
-    serde_saphyr::from_str::<FileConfig>(text).map_err(|e| {
-        // The parser's message quotes the offending YAML; a password may sit next to
-        // the error, so scrub anything that looks like one.
-        let mut secrets: Vec<String> = text
-            .lines()
-            .filter_map(|l| l.split_once("dsn:"))
-            .flat_map(|(_, v)| dsn::passwords_in(v.trim().trim_matches(['"', '\''])))
-            .collect();
-        secrets.extend(dsn::likely_secrets(text));
-        dsn::scrub(&e.to_string(), &secrets)
-    })
+    serde_saphyr::from_str::<FileConfig>(text).map_err(|e| yaml_error(&e, text))
+}
+
+/// The parser's error as location and reason, quoting nothing of the file but key
+/// names. serde-saphyr shows the offending lines by default, and serde's messages
+/// quote values (`invalid type: string "…"`): either may be a password. So the
+/// snippet is dropped, quoted values are blanked, and what remains is scrubbed of
+/// every value in the file.
+fn yaml_error(e: &serde_saphyr::Error, text: &str) -> String {
+    let plain = e.without_snippet().to_string();
+    // The message ends with its location, which is printed first instead.
+    let reason = match plain.rfind(" at line ") {
+        Some(i) => &plain[..i],
+        None => plain.as_str(),
+    };
+    let reason = reason.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    let mut secrets = file_values(text);
+    secrets.extend(dsn::likely_secrets(text));
+    let reason = dsn::scrub(&blank_quoted(&reason), &secrets);
+    match e.location() {
+        Some(l) => format!("line {}, column {}: {reason}", l.line(), l.column()),
+        None => reason,
+    }
+}
+
+/// Blanks every `"…"` literal, and every `` `…` `` one except the key serde names in
+/// "unknown field `k`", "missing field `k`" and "duplicate field `k`".
+fn blank_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = rest[open..].chars().next().unwrap_or('"');
+        let Some(len) = rest[open + 1..].find(quote) else {
+            break;
+        };
+        let before = &rest[..open];
+        let inner = &rest[open + 1..open + 1 + len];
+        out.push_str(before);
+        out.push(quote);
+        if quote == '`' && before.ends_with("field ") {
+            out.push_str(inner);
+        } else {
+            out.push('…');
+        }
+        out.push(quote);
+        rest = &rest[open + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Every value written in the file (after `key:` or `- `, in block or flow style),
+/// unquoted. Short ones are left out: scrubbing `a` would shred the message, and no
+/// password is that short.
+fn file_values(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for line in text.lines() {
+        for piece in line.split([',', '[', ']', '{', '}']) {
+            let piece = piece.trim().trim_start_matches("- ").trim();
+            let value = match piece.split_once(':') {
+                Some((_, v)) => v,
+                None => piece,
+            };
+            let value = value.trim().trim_matches(['"', '\'']).trim();
+            if value.chars().count() >= 4 {
+                found.push(value.to_string());
+            }
+        }
+        let whole = line.trim();
+        if whole.chars().count() >= 4 {
+            found.push(whole.to_string());
+        }
+    }
+    found
 }
 
 fn read_password(path: &Path) -> Result<Secret, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let bytes = dsn::read_small_file(path, MAX_PASSWORD_FILE_BYTES, "password file")?;
+    let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8", path.display()))?;
     let password = text.trim_end_matches(['\n', '\r']);
     if password.is_empty() {
         return Err(format!("{} is empty", path.display()));
@@ -374,6 +496,12 @@ fn target_spec(
 ) -> Result<TargetSpec, String> {
     let mut secrets = dsn::passwords_in(raw);
     secrets.extend(dsn::likely_secrets(raw));
+    let urls = dsn::url_count(raw);
+    if urls > 1 {
+        return Err(format!(
+            "this value holds {urls} DSNs: give one --target per DSN (DBCONN_TARGET takes one), or list the targets under `targets:` in --config.file"
+        ));
+    }
     let connector = match dsn::engine_of(raw) {
         Some(EngineKind::Postgres) => engines::Connector::Postgres(
             engines::postgres::Connector::from_dsn(raw, password, collection.connect_timeout)
@@ -393,7 +521,23 @@ fn target_spec(
     };
     let name = match name {
         Some(n) => validate_name(n)?,
-        None => connector.default_name(),
+        None => {
+            let derived = connector.default_name();
+            // The name is printed everywhere (labels, logs, the landing page): if a
+            // password ended up in it, refuse rather than print it.
+            let mut passwords = dsn::passwords_in(raw);
+            passwords.extend(password.map(|p| p.expose().to_string()));
+            if passwords
+                .iter()
+                .any(|p| !p.is_empty() && derived.contains(p.as_str()))
+            {
+                return Err(
+                    "the target name derived from this DSN (host:port/database) would contain the password: name the target (NAME=DSN, or `name:` in the file)"
+                        .into(),
+                );
+            }
+            derived
+        }
     };
     Ok(TargetSpec { name, connector })
 }
@@ -475,6 +619,15 @@ fn collection(file: &FileCollection) -> Result<Collection, ConfigError> {
         "scrape_timeout_offset",
         &mut c.scrape_timeout_offset,
     )?;
+    at_least_a_millisecond("statement_timeout", c.statement_timeout)?;
+    at_least_a_millisecond("lock_timeout", c.lock_timeout)?;
+    at_least_a_millisecond("connect_timeout", c.connect_timeout)?;
+    if c.scrape_timeout_offset >= c.scrape_timeout {
+        return Err(ConfigError(format!(
+            "collection.scrape_timeout_offset ({:?}) must be less than collection.scrape_timeout ({:?}): nothing would be left to read the targets in",
+            c.scrape_timeout_offset, c.scrape_timeout
+        )));
+    }
     if c.lock_timeout > c.statement_timeout {
         return Err(ConfigError(
             "collection.lock_timeout must not exceed collection.statement_timeout".into(),
@@ -641,6 +794,160 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("password_file"), "{err}");
+    }
+
+    #[test]
+    fn yaml_errors_quote_no_value() {
+        for (text, expect) in [
+            (
+                "targets:\n  - name: a\n    dsn: postgres://u@h/db\n    password: TopSecretPw\n",
+                "line 4, column 5: unknown field `password`",
+            ),
+            (
+                "collection:\n  statement_timeout: TopSecretPw\n",
+                "line 2, column 22: invalid duration",
+            ),
+            (
+                "collection:\n  origin_cap: TopSecretPw\n",
+                "line 2, column 15",
+            ),
+            (
+                "targets:\n  - name: a\n    dsn: x\n    dsn: TopSecretPw\n",
+                "line 4, column 5: duplicate mapping key",
+            ),
+            ("targets:\n  - name: a\n    dsn: 'TopSecretPw\n", "line 3"),
+            (
+                "targets:\n  - name: a\n    dsn: x\n  password: TopSecretPw\n",
+                "line 4, column 3",
+            ),
+            ("targets:\n  - name: [TopSecretPw]\n", "line 2"),
+            (
+                "collection:\n  duration_thresholds: [1s, TopSecretPw]\n",
+                "line 2",
+            ),
+        ] {
+            let err = load_file(text).unwrap_err().to_string();
+            assert!(err.contains(expect), "{text:?}: {err}");
+            assert!(!err.contains("TopSecret"), "{text:?}: {err}");
+            assert!(!err.contains('\n'), "a snippet in: {err}");
+        }
+    }
+
+    #[test]
+    fn quoted_values_are_blanked_but_field_names_kept() {
+        assert_eq!(
+            blank_quoted("invalid type: string \"pw\", expected `x` for field `k`"),
+            "invalid type: string \"…\", expected `…` for field `k`"
+        );
+        assert_eq!(
+            blank_quoted("unknown field `pasword`, expected one of name"),
+            "unknown field `pasword`, expected one of name"
+        );
+        assert_eq!(blank_quoted("unclosed \"quote"), "unclosed \"quote");
+    }
+
+    #[test]
+    fn telemetry_paths_must_be_literal() {
+        for good in ["/metrics", "/a/b", "/x-y_z.v~1"] {
+            assert!(validate_telemetry_path(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "", "/", "metrics", "/:x", "/{x}", "/*x", "/a//b", "/a/", "/a b", "/%2e", "/..",
+            "/a/./b", "/probe", "/-/ready", "/ü",
+        ] {
+            let err = validate_telemetry_path(bad).unwrap_err().to_string();
+            assert!(err.contains("--web.telemetry-path"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn timeouts_below_a_millisecond_and_offsets_beyond_the_timeout_are_refused() {
+        for (collection, expect) in [
+            (
+                "statement_timeout: 0.0009\n  lock_timeout: 0.0005",
+                "statement_timeout",
+            ),
+            ("lock_timeout: 0.0001", "lock_timeout"),
+            ("connect_timeout: 0.0005", "connect_timeout"),
+            (
+                "scrape_timeout: 1s\n  scrape_timeout_offset: 1s",
+                "scrape_timeout_offset",
+            ),
+            ("scrape_timeout_offset: 11s", "scrape_timeout_offset"),
+        ] {
+            let err = load_file(&format!(
+                "targets:\n  - dsn: postgres://u@h/db\ncollection:\n  {collection}\n"
+            ))
+            .unwrap_err()
+            .to_string();
+            assert!(err.contains(expect), "{collection}: {err}");
+        }
+        let c = load_file(
+            "targets:\n  - dsn: postgres://u@h/db\ncollection:\n  statement_timeout: 1ms\n  lock_timeout: 1ms\n  scrape_timeout: 1s\n  scrape_timeout_offset: 999ms\n",
+        )
+        .unwrap();
+        assert_eq!(c.collection.statement_timeout, MIN_TIMEOUT);
+    }
+
+    #[test]
+    fn one_value_holds_one_dsn() {
+        for value in [
+            "postgres://a:pw1@h1/db,postgres://b:hunter2@h2/db",
+            "postgres://a:pw1@h1/db postgres://b:hunter2@h2/db",
+            "a=mysql://a:pw1@h1/,b=mysql://b:hunter2@h2/",
+        ] {
+            let err = Config::load(&cli(&["--target", value]))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("holds 2 DSNs"), "{err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
+        let err = load_file(
+            "targets:\n  - name: a\n    dsn: postgres://a:pw1@h1/db,postgres://b:hunter2@h2/db\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("targets[0]") && err.contains("holds 2 DSNs"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_derived_name_never_holds_the_password() {
+        let err = Config::load(&cli(&[
+            "--target",
+            "postgres://postgres:postgres@h/postgres",
+        ]))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("name the target"), "{err}");
+        let c = Config::load(&cli(&[
+            "--target",
+            "pg=postgres://postgres:postgres@h/postgres",
+        ]))
+        .unwrap();
+        assert_eq!(c.targets[0].name, "pg");
+        let dir = tempdir::Dir::new();
+        let pw = dir.0.join("pw");
+        std::fs::write(&pw, "orders\n").unwrap();
+        let err = load_file(&format!(
+            "targets:\n  - dsn: postgres://u@h/orders\n    password_file: {}\n",
+            pw.display()
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("name the target"), "{err}");
+    }
+
+    #[test]
+    fn help_hides_the_target_from_the_environment() {
+        use clap::CommandFactory;
+        let target = Cli::command()
+            .get_arguments()
+            .find(|a| a.get_id() == "targets")
+            .map(|a| a.is_hide_env_values_set());
+        assert_eq!(target, Some(true));
     }
 
     #[test]

@@ -170,35 +170,180 @@ pub fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Splits a libpq keyword/value string (`host=a port=5432 password='x y'`) into
-/// pairs, honouring single quotes and backslash escapes. Malformed input yields what
-/// could be read; the engine's own parser reports the error.
+/// Where a connection string stops making sense: a 1-based character position and
+/// what was expected there. It never quotes the input, which may hold a password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub position: usize,
+    pub expected: String,
+}
+
+impl fmt::Display for SyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "at character {}: expected {}",
+            self.position, self.expected
+        )
+    }
+}
+
+/// One `key=value` of a libpq keyword/value string, with the 1-based character
+/// position of its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeywordPair {
+    pub key: String,
+    pub value: String,
+    pub position: usize,
+}
+
+/// libpq's idea of white space (C `isspace`), not Unicode's.
+fn is_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c')
+}
+
+/// Parses a libpq keyword/value string (`host=a port=5432 password='x y'`) completely:
+/// every character is understood or the result is an error naming its position.
+///
+/// libpq's rules: white space around `=` is allowed; a value is either a run of
+/// non-space characters or a single-quoted string; a backslash escapes the next
+/// character in both; `''` is an empty value. Two stricter rules close libpq's
+/// silent traps: a quoted value must be followed by a space or the end, and
+/// `key= other=…` (a space after `=`, then what looks like the next pair) is refused
+/// instead of becoming the value of `key`. Repeated keys are returned as written;
+/// libpq's rule is that the last one wins.
+pub fn parse_keyword_dsn(dsn: &str) -> Result<Vec<KeywordPair>, SyntaxError> {
+    let chars: Vec<char> = dsn.chars().collect();
+    let err = |i: usize, expected: &str| SyntaxError {
+        position: i + 1,
+        expected: expected.to_string(),
+    };
+    let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut pairs = Vec::new();
+    let mut i = 0;
+    loop {
+        while i < chars.len() && is_space(chars[i]) {
+            i += 1;
+        }
+        if i == chars.len() {
+            return Ok(pairs);
+        }
+        let key_start = i;
+        while i < chars.len() && is_key_char(chars[i]) {
+            i += 1;
+        }
+        if i == key_start {
+            return Err(err(
+                i,
+                "a keyword (letters, digits and `_`) starting a keyword=value pair",
+            ));
+        }
+        let key: String = chars[key_start..i].iter().collect();
+        while i < chars.len() && is_space(chars[i]) {
+            i += 1;
+        }
+        if chars.get(i) != Some(&'=') {
+            return Err(err(
+                key_start,
+                "keyword=value here (a value holding spaces must be quoted: key='a b')",
+            ));
+        }
+        i += 1;
+        let after_equals = i;
+        while i < chars.len() && is_space(chars[i]) {
+            i += 1;
+        }
+        let value_start = i;
+        let mut value = String::new();
+        if chars.get(i) == Some(&'\'') {
+            i += 1;
+            loop {
+                match chars.get(i) {
+                    None => {
+                        return Err(err(
+                            value_start,
+                            "a closing `'` for the value quoted here (unterminated quote)",
+                        ));
+                    }
+                    Some('\\') => {
+                        if let Some(&c) = chars.get(i + 1) {
+                            value.push(c);
+                        }
+                        i += 2;
+                    }
+                    Some('\'') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(&c) => {
+                        value.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            if i < chars.len() && !is_space(chars[i]) {
+                return Err(err(i, "a space after the closing quote"));
+            }
+        } else {
+            while i < chars.len() && !is_space(chars[i]) {
+                if chars[i] == '\\' {
+                    if let Some(&c) = chars.get(i + 1) {
+                        value.push(c);
+                    }
+                    i += 2;
+                } else {
+                    value.push(chars[i]);
+                    i += 1;
+                }
+            }
+            let looks_like_a_pair = value
+                .split_once('=')
+                .is_some_and(|(k, _)| !k.is_empty() && k.chars().all(is_key_char));
+            if value_start > after_equals && looks_like_a_pair {
+                return Err(err(
+                    value_start,
+                    "a value after `=`, not the next keyword=value (write key='' for an empty value)",
+                ));
+            }
+        }
+        pairs.push(KeywordPair {
+            key,
+            value,
+            position: key_start + 1,
+        });
+    }
+}
+
+/// Every `key=value` that can be made out of a keyword/value string, skipping what
+/// cannot: for finding secrets to scrub, never for connecting (see
+/// [`parse_keyword_dsn`]).
 pub fn keyword_pairs(dsn: &str) -> Vec<(String, String)> {
     let mut pairs = Vec::new();
     let mut chars = dsn.chars().peekable();
     loop {
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+        while chars.peek().is_some_and(|c| is_space(*c)) {
             chars.next();
+        }
+        if chars.peek().is_none() {
+            return pairs;
         }
         let mut key = String::new();
         while let Some(&c) = chars.peek() {
-            if c == '=' || c.is_whitespace() {
+            if c == '=' || is_space(c) {
                 break;
             }
             key.push(c);
             chars.next();
         }
-        if key.is_empty() {
-            break;
-        }
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+        while chars.peek().is_some_and(|c| is_space(*c)) {
             chars.next();
         }
         if chars.peek() != Some(&'=') {
-            break;
+            // A stray token: skip it and go on with the next.
+            continue;
         }
         chars.next();
-        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+        while chars.peek().is_some_and(|c| is_space(*c)) {
             chars.next();
         }
         let mut value = String::new();
@@ -217,7 +362,7 @@ pub fn keyword_pairs(dsn: &str) -> Vec<(String, String)> {
             }
         } else {
             while let Some(&c) = chars.peek() {
-                if c.is_whitespace() {
+                if is_space(c) {
                     break;
                 }
                 chars.next();
@@ -232,7 +377,121 @@ pub fn keyword_pairs(dsn: &str) -> Vec<(String, String)> {
         }
         pairs.push((key, value));
     }
-    pairs
+}
+
+/// One `key=value` of a URL query string, still percent-encoded, with the 1-based
+/// character position of its key in the whole DSN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryPair<'a> {
+    pub key: &'a str,
+    pub value: &'a str,
+    pub position: usize,
+}
+
+/// Checks what URL parsers disagree on, before any of them sees the DSN: white
+/// space (a URL has none; two DSNs in one value do) and more than one `@` before the
+/// host (libpq and tokio-postgres split at the first, the WHATWG URL parser at the
+/// last: an unencoded `@` in a password makes its tail a host name for some).
+/// Returns the base (scheme, authority, path) and the query pairs.
+pub fn split_url(dsn: &str) -> Result<(&str, Vec<QueryPair<'_>>), String> {
+    let position = |byte: usize| dsn[..byte].chars().count() + 1;
+    if let Some(at) = dsn.find(char::is_whitespace) {
+        return Err(format!(
+            "at character {}: a URL holds no white space (percent-encode a space as %20)",
+            position(at)
+        ));
+    }
+    let Some((_, rest)) = dsn.split_once("://") else {
+        return Err("expected scheme://".into());
+    };
+    let authority_start = dsn.len() - rest.len();
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    if authority.matches('@').count() > 1 {
+        return Err(
+            "more than one `@` before the host: percent-encode `@` in the user name or password as %40"
+                .into(),
+        );
+    }
+    let (base, query) = match dsn[authority_start..].find('?') {
+        Some(q) => (&dsn[..authority_start + q], Some(authority_start + q + 1)),
+        None => (dsn, None),
+    };
+    let mut pairs = Vec::new();
+    if let Some(mut start) = query {
+        for pair in dsn[start..].split('&') {
+            if !pair.is_empty() {
+                match pair.split_once('=') {
+                    Some((key, value)) if !key.is_empty() => pairs.push(QueryPair {
+                        key,
+                        value,
+                        position: position(start),
+                    }),
+                    Some(_) => {
+                        return Err(format!(
+                            "at character {}: expected a parameter name before `=`",
+                            position(start)
+                        ));
+                    }
+                    None => {
+                        return Err(format!(
+                            "at character {}: expected name=value in the query string",
+                            position(start)
+                        ));
+                    }
+                }
+            }
+            start += pair.len() + 1;
+        }
+    }
+    Ok((base, pairs))
+}
+
+/// How many DSNs a value holds, counted by `scheme://`. Another exporter accepts
+/// several in one value, separated by commas or spaces; here each needs its own
+/// `--target` (or file entry), or its second password would end up in a name.
+pub fn url_count(raw: &str) -> usize {
+    raw.matches("://").count()
+}
+
+/// Reads a small file the configuration names (a password, a certificate, the
+/// configuration itself): a regular file only, at most `limit` bytes. Opened
+/// without blocking, so a FIFO cannot hang the start, and checked with `fstat`
+/// after opening, so what is checked is what is read; `/dev/zero` is refused
+/// instead of read until memory runs out.
+pub fn read_small_file(path: &std::path::Path, limit: u64, what: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if !meta.file_type().is_file() {
+        return Err(format!(
+            "{} is not a regular file (a {what} must be one)",
+            path.display()
+        ));
+    }
+    let too_big = || {
+        format!(
+            "{} is larger than {limit} bytes, the limit for a {what}",
+            path.display()
+        )
+    };
+    if meta.len() > limit {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big());
+    }
+    Ok(bytes)
 }
 
 /// Quotes a value for a libpq keyword/value string.
@@ -303,6 +562,175 @@ mod tests {
     fn secrets_never_print() {
         let s = Secret::new("hunter2");
         assert_eq!(format!("{s} {s:?}"), "**** ****");
+    }
+
+    fn pairs(dsn: &str) -> Vec<(String, String)> {
+        parse_keyword_dsn(dsn)
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.key, p.value))
+            .collect()
+    }
+
+    fn kv(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn keyword_dsns_parse_as_libpq_does() {
+        assert_eq!(
+            pairs("host=h  port = 5432\tuser=u\n"),
+            kv(&[("host", "h"), ("port", "5432"), ("user", "u")])
+        );
+        assert_eq!(
+            pairs(r"password='a \'b\' c' dbname='' options=-c\ x=y"),
+            kv(&[
+                ("password", "a 'b' c"),
+                ("dbname", ""),
+                ("options", "-c x=y")
+            ])
+        );
+        // `=` inside a value written right after `=` is the value's.
+        assert_eq!(
+            pairs("options=-cstatement_timeout=5 password=a=b"),
+            kv(&[("options", "-cstatement_timeout=5"), ("password", "a=b")])
+        );
+        // An empty value at the end, and `key = value` with spaces.
+        assert_eq!(pairs("host=h user="), kv(&[("host", "h"), ("user", "")]));
+        assert_eq!(pairs("host = 'h'"), kv(&[("host", "h")]));
+        // Repeats come back in order: the caller keeps the last, as libpq does.
+        assert_eq!(
+            pairs("sslmode=require sslmode=disable"),
+            kv(&[("sslmode", "require"), ("sslmode", "disable")])
+        );
+        assert_eq!(pairs("  "), kv(&[]));
+        // Non-ASCII white space is part of a value, as in libpq.
+        assert_eq!(pairs("user=a\u{a0}b"), kv(&[("user", "a\u{a0}b")]));
+    }
+
+    #[test]
+    fn keyword_dsn_errors_name_the_position_and_never_the_input() {
+        let cases: [(&str, usize, &str); 9] = [
+            (
+                "host=db user=x junk dbname=foo sslmode=verify-full",
+                16,
+                "keyword=value",
+            ),
+            ("host=db user=x password=Secr3t Secr3tTail", 32, "quoted"),
+            ("host=db password='Secr3t", 18, "unterminated"),
+            ("host=db password='Secr3t\\'", 18, "unterminated"),
+            ("host=db password= sslmode=disable", 19, "key=''"),
+            ("password='Secr3t'x=1", 18, "space after the closing quote"),
+            ("=Secr3t", 1, "keyword"),
+            ("host=db sslmode", 9, "keyword=value"),
+            ("ü=Secr3t host=h", 1, "keyword"),
+        ];
+        for (dsn, position, expected) in cases {
+            let err = parse_keyword_dsn(dsn).unwrap_err();
+            assert_eq!(err.position, position, "{dsn}: {err}");
+            let text = err.to_string();
+            assert!(text.contains(expected), "{dsn}: {text}");
+            assert!(!text.contains("Secr3t"), "{dsn}: {text}");
+        }
+        // Positions count characters, not bytes.
+        let err = parse_keyword_dsn("user=üüü junk=x ü").unwrap_err();
+        assert_eq!(err.position, 17);
+        let err = parse_keyword_dsn("user=üüü junk").unwrap_err();
+        assert_eq!(err.position, 10);
+    }
+
+    #[test]
+    fn lenient_pairs_find_passwords_past_a_stray_token() {
+        let p = passwords_in("host=h junk password=hunter2 'x");
+        assert_eq!(p, vec!["hunter2".to_string()]);
+        let p = passwords_in("host=h password='hunter2");
+        assert_eq!(p, vec!["hunter2".to_string()]);
+    }
+
+    #[test]
+    fn urls_are_split_completely() {
+        let (base, pairs) =
+            split_url("postgres://u:p@h/db?sslmode=verify-full&&application_name=a%20b&").unwrap();
+        assert_eq!(base, "postgres://u:p@h/db");
+        let got: Vec<_> = pairs.iter().map(|p| (p.key, p.value, p.position)).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("sslmode", "verify-full", 21),
+                ("application_name", "a%20b", 42)
+            ]
+        );
+        let (base, pairs) = split_url("mysql://u@h:3306/").unwrap();
+        assert_eq!(base, "mysql://u@h:3306/");
+        assert!(pairs.is_empty());
+        // An `@` after the host (in the path or query) is not userinfo.
+        assert!(split_url("postgres://u@h/db?options=a@b").is_ok());
+    }
+
+    #[test]
+    fn url_errors_name_the_position_and_never_the_input() {
+        for (dsn, expected) in [
+            (
+                "postgres://u:Secr3t@h/db?sslmode",
+                "at character 26: expected name=value",
+            ),
+            (
+                "postgres://u:Secr3t@h/db?a=1&=Secr3t",
+                "at character 30: expected a parameter name",
+            ),
+            ("postgres://u:Secr3t@x@h/db", "%40"),
+            ("mysql://u:Secr3t@x@h/", "%40"),
+            (
+                "postgres://u:Secr3t@h/db postgres://h2",
+                "at character 25: a URL holds no white space",
+            ),
+        ] {
+            let err = split_url(dsn).unwrap_err();
+            assert!(err.contains(expected), "{dsn}: {err}");
+            assert!(!err.contains("Secr3t"), "{dsn}: {err}");
+        }
+    }
+
+    #[test]
+    fn dsns_are_counted_by_scheme() {
+        assert_eq!(url_count("postgres://u@h/db"), 1);
+        assert_eq!(url_count("postgres://a@h1/db,postgres://b@h2/db"), 2);
+        assert_eq!(url_count("host=h user=u"), 0);
+        // Several hosts in one URL are one DSN.
+        assert_eq!(url_count("postgres://u@h1:5432,h2:5432/db"), 1);
+    }
+
+    #[test]
+    fn small_files_are_read_and_others_refused() {
+        let dir = std::env::temp_dir().join(format!("dbconn-dsn-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = dir.join("ok");
+        std::fs::write(&ok, "secret\n").unwrap();
+        assert_eq!(
+            read_small_file(&ok, 7, "password file").unwrap(),
+            b"secret\n"
+        );
+        let err = read_small_file(&ok, 6, "password file").unwrap_err();
+        assert!(err.contains("larger than 6 bytes"), "{err}");
+        let fifo = dir.join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let started = std::time::Instant::now();
+        for path in [
+            fifo.as_path(),
+            std::path::Path::new("/dev/zero"),
+            dir.as_path(),
+        ] {
+            let err = read_small_file(path, 4096, "password file").unwrap_err();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let err = read_small_file(&dir.join("missing"), 10, "password file").unwrap_err();
+        assert!(err.contains("cannot read"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -121,11 +121,7 @@ async fn without_pg_monitor_every_slot_is_counted_and_the_gap_is_named() {
 
     // One clear line at connect, naming the fix.
     let logs = exporter.logs();
-    assert_eq!(
-        logs.matches("lacks pg_read_all_stats").count(),
-        1,
-        "{logs}"
-    );
+    assert_eq!(logs.matches("lacks pg_read_all_stats").count(), 1, "{logs}");
     assert!(logs.contains("GRANT pg_monitor"), "{logs}");
 
     // Granted: seen at the next read, without a reconnect.

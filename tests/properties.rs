@@ -15,6 +15,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 
 use dbconn_exporter::config::{Cli, Config};
+use dbconn_exporter::dsn;
 use dbconn_exporter::exposition::{self, Format};
 use dbconn_exporter::snapshot::*;
 use dbconn_exporter::target::{ReadOutcome, ScrapeResult};
@@ -28,6 +29,8 @@ fn load(args: &[String]) -> Result<Config, String> {
 
 /// A password the generators embed; it must never come back in an error.
 const SECRET: &str = "Pr0p-s3cret-XYZ";
+/// A token without `=` (it could be the tail of an unquoted password).
+const STRAY: &str = "Pr0pStrayTokenXYZ";
 
 fn dsn_strategy() -> impl Strategy<Value = String> {
     let scheme = prop_oneof![
@@ -69,6 +72,62 @@ proptest! {
         let dsn = format!("host=h user=u password={SECRET} {extra}");
         if let Err(e) = load(&[format!("--target={dsn}")]) {
             prop_assert!(!e.contains(SECRET), "{e}");
+        }
+    }
+
+    /// Any keyword/value pairs, quoted as libpq quotes and separated by any white
+    /// space, parse back exactly (libpq's escaping round-trips).
+    #[test]
+    fn quoted_keyword_values_round_trip(
+        pairs in prop::collection::vec(("[a-z_]{1,12}", any::<String>()), 0..6),
+        spaces in prop::collection::vec("[ \t\n]{1,3}", 6),
+    ) {
+        let text: Vec<String> = pairs
+            .iter()
+            .zip(&spaces)
+            .map(|((k, v), sep)| format!("{sep}{k}{}={}", &sep[..1], dsn::quote_keyword_value(v)))
+            .collect();
+        let text = text.concat();
+        let parsed = dsn::parse_keyword_dsn(&text).map_err(|e| TestCaseError::fail(format!("{text:?}: {e}")))?;
+        let parsed: Vec<(String, String)> = parsed.into_iter().map(|p| (p.key, p.value)).collect();
+        prop_assert_eq!(parsed, pairs);
+    }
+
+    /// A stray token anywhere between pairs is an error at its position, never a
+    /// shorter DSN, and the error does not quote it.
+    #[test]
+    fn a_stray_token_is_always_refused_at_its_position(
+        before in prop::collection::vec(("[a-z_]{1,8}", "[ -~]{0,8}"), 0..4),
+        after in prop::collection::vec(("[a-z_]{1,8}", "[ -~]{0,8}"), 0..4),
+    ) {
+        let pair = |(k, v): &(String, String)| format!("{k}={}", dsn::quote_keyword_value(v));
+        let head: Vec<String> = before.iter().map(pair).collect();
+        let tail: Vec<String> = after.iter().map(pair).collect();
+        let mut head = head.join(" ");
+        if !head.is_empty() {
+            head.push(' ');
+        }
+        let position = head.chars().count() + 1;
+        let text = format!("{head}{STRAY} {}", tail.join(" "));
+        match dsn::parse_keyword_dsn(&text) {
+            Ok(p) => return Err(TestCaseError::fail(format!("{text:?} parsed as {p:?}"))),
+            Err(e) => {
+                prop_assert_eq!(e.position, position, "{}", e);
+                prop_assert!(!e.to_string().contains(STRAY));
+            }
+        }
+    }
+
+    /// Any text after a keyword DSN that asks for verify-full: refused, or the
+    /// configuration loads with verify-full still in it.
+    #[test]
+    fn a_keyword_dsn_never_loses_its_sslmode(extra in "[ -~]{0,30}") {
+        let dsn = format!("host=h user=u {extra} sslmode=verify-full");
+        if load(&[format!("--target={dsn}")]).is_ok() {
+            // What loaded was understood whole: its last sslmode is verify-full.
+            let pairs = dsn::parse_keyword_dsn(&dsn).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            let mode = pairs.iter().rev().find(|p| p.key == "sslmode").map(|p| p.value.as_str());
+            prop_assert_eq!(mode, Some("verify-full"), "{}", dsn);
         }
     }
 

@@ -212,6 +212,12 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
             "{read} read took {took:?}"
         );
     }
+    // The failed part is logged with the server's code and message, not "db error".
+    assert!(
+        exporter.logs().contains("SQLSTATE 55P03"),
+        "{}",
+        exporter.logs()
+    );
     locker.batch_execute("COMMIT").await.unwrap();
     let m = exporter
         .scrape_until("the names again", |m| {

@@ -59,6 +59,15 @@ impl ConnectErrorKind {
     /// Classifies an I/O error met while opening the socket or during the handshake.
     pub fn from_io(err: &std::io::Error) -> ConnectErrorKind {
         use std::io::ErrorKind as K;
+        // A name that does not resolve: std reports getaddrinfo's failure with no
+        // ErrorKind of its own, only this text; tokio says the second when the name
+        // resolved to no address.
+        let text = err.to_string();
+        if text.contains("failed to lookup address information")
+            || text.contains("could not resolve to any address")
+        {
+            return ConnectErrorKind::Unreachable;
+        }
         match err.kind() {
             K::TimedOut | K::WouldBlock => ConnectErrorKind::Timeout,
             K::ConnectionRefused

@@ -35,7 +35,7 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
 
-use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings};
+use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings, tls};
 use crate::dsn;
 use crate::snapshot::{
     Blocking, Collector, Engine, LimitUse, LockCount, Origin, Privilege, ServerCounters,
@@ -119,13 +119,16 @@ impl Connector {
         let mut secrets = dsn::passwords_in(raw);
         secrets.extend(dsn::likely_secrets(raw));
         let scrub = |msg: String| dsn::scrub(&msg, &secrets);
-        let url = match dsn::scheme(raw) {
+        let scheme_len = match dsn::scheme(raw) {
             Some(s) if s.eq_ignore_ascii_case("mariadb") || s.eq_ignore_ascii_case("mysql") => {
-                format!("mysql{}", &raw[s.len()..])
+                s.len()
             }
             _ => return Err("invalid MySQL DSN: use mysql:// or mariadb://".into()),
         };
-        let (url, mode, ca) = split_ssl_params(&url).map_err(scrub)?;
+        // Split before the scheme is rewritten, so that positions in errors are
+        // positions in what the user wrote.
+        let (url, mode, ca) = split_ssl_params(raw).map_err(scrub)?;
+        let url = format!("mysql{}", &url[scheme_len..]);
         let opts = Opts::from_url(&url).map_err(|e| scrub(format!("invalid MySQL DSN: {e}")))?;
         if opts.user().is_none_or(str::is_empty) {
             return Err("invalid MySQL DSN: no user given".into());
@@ -154,8 +157,18 @@ impl Connector {
             SslMode::VerifyCa => Some(SslOpts::default().with_danger_skip_domain_validation(true)),
             SslMode::VerifyIdentity => Some(SslOpts::default()),
         };
+        // Read now, not by the driver at every connect: a wrong path, a FIFO or
+        // /dev/zero is a configuration error, not a connect that hangs or fills memory.
+        let ca = match ca {
+            Some(path) => Some(tls::RootCerts::read(&path).map_err(|e| format!("ssl-ca: {e}"))?),
+            None => None,
+        };
         let ssl = match (ssl, ca) {
-            (Some(s), Some(ca)) => Some(s.with_root_certs(vec![ca.into()])),
+            // As with the MySQL client, `ssl-ca` names the roots to trust: only those.
+            (Some(s), Some(ca)) => Some(
+                s.with_root_certs(vec![ca.pem().to_vec().into()])
+                    .with_disable_built_in_roots(true),
+            ),
             (s, _) => s,
         };
         if let Some(ssl) = ssl {
@@ -183,17 +196,19 @@ impl Connector {
 }
 
 /// Takes `ssl-mode` and `ssl-ca` (the MySQL client's names) out of the query string;
-/// everything else goes to the driver, which rejects what it does not know.
+/// everything else goes to the driver, which rejects what it does not know. The
+/// query is understood completely first (every pair `name=value`), and a user name
+/// or password with an unencoded `@` is refused: URL parsers disagree on where it
+/// ends. Keys given twice keep the last value.
 fn split_ssl_params(url: &str) -> Result<(String, SslMode, Option<PathBuf>), String> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_string(), SslMode::Disabled, None));
-    };
+    let (base, pairs) = dsn::split_url(url).map_err(|e| format!("invalid MySQL DSN: {e}"))?;
     let mut mode = SslMode::Disabled;
     let mut ca = None;
-    let mut rest = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = dsn::percent_decode(value);
+    // Decoded key (to find repeats), and the pair as written.
+    let mut rest: Vec<(String, &str, &str)> = Vec::new();
+    for pair in pairs {
+        let value = dsn::percent_decode(pair.value);
+        let key = dsn::percent_decode(pair.key);
         match key.to_ascii_lowercase().replace('_', "-").as_str() {
             "ssl-mode" => {
                 mode = match value.to_ascii_lowercase().replace('-', "_").as_str() {
@@ -209,7 +224,10 @@ fn split_ssl_params(url: &str) -> Result<(String, SslMode, Option<PathBuf>), Str
                 }
             }
             "ssl-ca" => ca = Some(PathBuf::from(value)),
-            _ => rest.push(pair),
+            _ => {
+                rest.retain(|(k, _, _)| *k != key);
+                rest.push((key, pair.key, pair.value));
+            }
         }
     }
     if ca.is_some() && mode == SslMode::Disabled {
@@ -218,7 +236,8 @@ fn split_ssl_params(url: &str) -> Result<(String, SslMode, Option<PathBuf>), Str
     let url = if rest.is_empty() {
         base.to_string()
     } else {
-        format!("{base}?{}", rest.join("&"))
+        let query: Vec<String> = rest.iter().map(|(_, k, v)| format!("{k}={v}")).collect();
+        format!("{base}?{}", query.join("&"))
     };
     Ok((url, mode, ca))
 }
@@ -248,6 +267,8 @@ fn classify_connect_error(err: &mysql_async::Error) -> ConnectError {
         Error::Server(e) => classify_server_code(e.code),
         Error::Io(IoError::Io(io)) => ConnectErrorKind::from_io(io),
         Error::Io(IoError::Tls(_)) => ConnectErrorKind::Tls,
+        // `ssl-mode=required` (or stricter) against a server that offers no TLS.
+        Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => ConnectErrorKind::Tls,
         Error::Driver(mysql_async::DriverError::ConnectionClosed) => ConnectErrorKind::Unreachable,
         _ => ConnectErrorKind::Other,
     };
@@ -1091,6 +1112,21 @@ mod tests {
     }
 
     #[test]
+    fn tls_and_name_resolution_failures_are_classified() {
+        let no_tls =
+            mysql_async::Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer);
+        assert_eq!(classify_connect_error(&no_tls).kind, ConnectErrorKind::Tls);
+        let dns = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        let dns = mysql_async::Error::Io(mysql_async::IoError::Io(dns));
+        assert_eq!(
+            classify_connect_error(&dns).kind,
+            ConnectErrorKind::Unreachable
+        );
+    }
+
+    #[test]
     fn each_flavour_and_version_gets_its_sql() {
         let s = settings();
         let maria = sql_for(Flavor::MariaDb, Version(10, 11, 0), &s);
@@ -1341,6 +1377,60 @@ mod tests {
         assert_eq!(url, "mysql://u@h/?conn_ttl=5");
         assert_eq!(mode, SslMode::VerifyCa);
         assert!(split_ssl_params("mysql://u@h/?ssl-mode=sometimes").is_err());
+    }
+
+    #[test]
+    fn query_strings_are_understood_completely() {
+        for (dsn, expected) in [
+            (
+                "mysql://u@h/?ssl-mode=required&verify",
+                "at character 32: expected name=value",
+            ),
+            (
+                "mysql://u@h/?=x",
+                "at character 14: expected a parameter name",
+            ),
+            ("mysql://u:p@ss@h/", "%40"),
+            (
+                "mysql://u@h/ mysql://v@h/",
+                "at character 13: a URL holds no white space",
+            ),
+        ] {
+            let err = split_ssl_params(dsn).unwrap_err();
+            assert!(err.contains(expected), "{dsn}: {err}");
+        }
+        // Repeated keys: the last wins.
+        let (url, mode, _) = split_ssl_params(
+            "mysql://u@h/?ssl-mode=disabled&conn_ttl=1&ssl_mode=required&conn_ttl=2",
+        )
+        .unwrap();
+        assert_eq!(mode, SslMode::Required);
+        assert_eq!(url, "mysql://u@h/?conn_ttl=2");
+        // Positions are in what the user wrote, scheme included.
+        let err =
+            Connector::from_dsn("mariadb://u@h/?=x", None, Duration::from_secs(1)).unwrap_err();
+        assert!(err.contains("at character 16"), "{err}");
+    }
+
+    #[test]
+    fn the_ca_file_is_read_with_the_configuration() {
+        let err = Connector::from_dsn(
+            "mysql://u@h/?ssl-mode=verify_ca&ssl-ca=/nonexistent/ca.pem",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("ssl-ca: cannot read /nonexistent/ca.pem"),
+            "{err}"
+        );
+        let err = Connector::from_dsn(
+            "mysql://u@h/?ssl-ca=/dev/zero",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]

@@ -35,7 +35,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{self, Verify};
 use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings};
-use crate::dsn::{self, keyword_pairs, percent_decode, quote_keyword_value};
+use crate::dsn::{self, percent_decode, quote_keyword_value};
 use crate::snapshot::{
     Blocking, Collector, Engine, LimitUse, LockCount, Origin, Privilege, ServerCounters,
     SessionGroup, Snapshot, State, summarize_sessions,
@@ -82,7 +82,7 @@ impl Connector {
         let scrub = |msg: String| dsn::scrub(&msg, &secrets);
         let (rest, tls_params) = split_tls_params(raw).map_err(scrub)?;
         let mut config = tokio_postgres::Config::from_str(&rest)
-            .map_err(|e| scrub(format!("invalid PostgreSQL DSN: {e}")))?;
+            .map_err(|e| scrub(format!("invalid PostgreSQL DSN: {}", describe(&e))))?;
         if let Some(p) = password {
             config.password(p.expose());
         }
@@ -98,7 +98,13 @@ impl Connector {
             .keepalives(true)
             .keepalives_idle(Duration::from_secs(30))
             .tcp_user_timeout(Duration::from_secs(30));
-        let client_config = tls::client_config(tls_params.verify, tls_params.root_cert.as_deref())?;
+        let roots = match &tls_params.root_cert {
+            Some(path) => {
+                Some(tls::RootCerts::read(path).map_err(|e| format!("sslrootcert: {e}"))?)
+            }
+            None => None,
+        };
+        let client_config = tls::client_config(tls_params.verify, roots.as_ref())?;
         Ok(Connector {
             config,
             tls: MakeRustlsConnect::new(client_config),
@@ -153,8 +159,36 @@ impl Connector {
     }
 }
 
+/// What went wrong, in words an on-call engineer can act on. tokio-postgres's own
+/// `Display` says only "db error" or "error connecting to server"; the server's
+/// SQLSTATE and message, or the network's reason, are further down.
+pub fn describe(err: &tokio_postgres::Error) -> String {
+    if let Some(db) = err.as_db_error() {
+        let mut text = format!("SQLSTATE {}: {}", db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" (detail: {detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!(" (hint: {hint})"));
+        }
+        return text;
+    }
+    let mut text = err.to_string();
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        let next = s.to_string();
+        // Some errors repeat their source's text in their own.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        source = s.source();
+    }
+    text
+}
+
 fn classify_connect_error(err: &tokio_postgres::Error) -> ConnectError {
-    let message = err.to_string();
+    let message = describe(err);
     let kind = if let Some(db) = err.as_db_error() {
         match db.code() {
             c if *c == SqlState::TOO_MANY_CONNECTIONS => ConnectErrorKind::TooManyConnections,
@@ -168,7 +202,7 @@ fn classify_connect_error(err: &tokio_postgres::Error) -> ConnectError {
             }
             _ => ConnectErrorKind::Other,
         }
-    } else if message.contains("TLS") || message.contains("tls") {
+    } else if is_tls_error(err) {
         ConnectErrorKind::Tls
     } else if let Some(io) = find_io_error(err) {
         ConnectErrorKind::from_io(io)
@@ -176,12 +210,33 @@ fn classify_connect_error(err: &tokio_postgres::Error) -> ConnectError {
         ConnectErrorKind::Unreachable
     } else if message.contains("timeout") || message.contains("timed out") {
         ConnectErrorKind::Timeout
-    } else if message.contains("lookup address") {
-        ConnectErrorKind::Unreachable
     } else {
         ConnectErrorKind::Other
     };
     ConnectError { kind, message }
+}
+
+/// The handshake failed, or a certificate was refused (rustls reports that as an
+/// I/O error wrapping its own).
+fn is_tls_error(err: &tokio_postgres::Error) -> bool {
+    if err.to_string().contains("TLS") {
+        return true;
+    }
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if s.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<rustls::Error>())
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn find_io_error(err: &tokio_postgres::Error) -> Option<&std::io::Error> {
@@ -195,47 +250,148 @@ fn find_io_error(err: &tokio_postgres::Error) -> Option<&std::io::Error> {
     None
 }
 
+/// The keywords tokio-postgres takes, plus the two the exporter takes out itself.
+const SUPPORTED_KEYWORDS: [&str; 20] = [
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslrootcert",
+    "sslnegotiation",
+    "host",
+    "hostaddr",
+    "port",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
+
+/// libpq keywords the exporter does not implement: named in the error, because a
+/// user who wrote one meant something by it (a client certificate, a service file).
+const UNSUPPORTED_LIBPQ_KEYWORDS: [&str; 24] = [
+    "passfile",
+    "replication",
+    "client_encoding",
+    "service",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+    "sslcrl",
+    "sslcrldir",
+    "sslsni",
+    "sslcompression",
+    "sslcertmode",
+    "ssl_min_protocol_version",
+    "ssl_max_protocol_version",
+    "min_protocol_version",
+    "max_protocol_version",
+    "requirepeer",
+    "require_auth",
+    "gssencmode",
+    "gsslib",
+    "gssdelegation",
+    "krbsrvname",
+    "fallback_application_name",
+    "scram_client_key",
+];
+
+/// Refuses a keyword that tokio-postgres would not take. An unknown one is not
+/// quoted: in `password=a b=c` it is part of a password.
+fn check_keyword(key: &str, position: usize) -> Result<(), String> {
+    if SUPPORTED_KEYWORDS.contains(&key) {
+        return Ok(());
+    }
+    if UNSUPPORTED_LIBPQ_KEYWORDS.contains(&key) {
+        return Err(format!(
+            "invalid PostgreSQL DSN: at character {position}: `{key}` is a libpq keyword dbconn_exporter does not support"
+        ));
+    }
+    Err(format!(
+        "invalid PostgreSQL DSN: at character {position}: unknown keyword (not quoted here: a misplaced space can make part of a password look like one)"
+    ))
+}
+
 /// Takes `sslmode=verify-*` and `sslrootcert` out of a DSN (tokio-postgres knows
 /// neither) and returns the rest with `sslmode=require` in their place.
+///
+/// The DSN is understood completely first, or refused with the position of what was
+/// not: a DSN used in part could drop its `sslmode` and connect in plain text. Keys
+/// given twice keep the last value, as in libpq.
 fn split_tls_params(raw: &str) -> Result<(String, TlsParams), String> {
+    let invalid = |e: String| format!("invalid PostgreSQL DSN: {e}");
     let mut mode: Option<String> = None;
     let mut root_cert: Option<PathBuf> = None;
     let rest = if dsn::scheme(raw).is_some() {
-        match raw.split_once('?') {
-            None => raw.to_string(),
-            Some((base, query)) => {
-                let mut kept = Vec::new();
-                for pair in query.split('&').filter(|p| !p.is_empty()) {
-                    let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-                    match percent_decode(k).as_str() {
-                        "sslmode" => mode = Some(percent_decode(v)),
-                        "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(v))),
-                        _ => kept.push(pair.to_string()),
-                    }
-                }
-                if let Some(m) = &mode {
-                    kept.push(format!("sslmode={}", tokio_sslmode(m)?));
-                }
-                if kept.is_empty() {
-                    base.to_string()
-                } else {
-                    format!("{base}?{}", kept.join("&"))
+        let (base, pairs) = dsn::split_url(raw).map_err(invalid)?;
+        // tokio-postgres takes everything before the first `@` of the whole string
+        // as user and password, even an `@` in the path or query; encoded, it stays
+        // where it was written.
+        let base = match base.split_once("://") {
+            Some((scheme, rest)) => {
+                let authority_end = rest.find('/').unwrap_or(rest.len());
+                format!(
+                    "{scheme}://{}{}",
+                    &rest[..authority_end],
+                    rest[authority_end..].replace('@', "%40")
+                )
+            }
+            None => base.to_string(),
+        };
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for pair in pairs {
+            let key = percent_decode(pair.key);
+            check_keyword(&key, pair.position)?;
+            match key.as_str() {
+                "sslmode" => mode = Some(percent_decode(pair.value)),
+                "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(pair.value))),
+                _ => {
+                    kept.retain(|(k, _)| *k != key);
+                    kept.push((key, pair.value.replace('@', "%40")));
                 }
             }
+        }
+        let mut query: Vec<String> = kept.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        if let Some(m) = &mode {
+            query.push(format!("sslmode={}", tokio_sslmode(m)?));
+        }
+        if query.is_empty() {
+            base
+        } else {
+            format!("{base}?{}", query.join("&"))
         }
     } else {
-        let mut kept = Vec::new();
-        for (k, v) in keyword_pairs(raw) {
-            match k.as_str() {
-                "sslmode" => mode = Some(v),
-                "sslrootcert" => root_cert = Some(PathBuf::from(v)),
-                _ => kept.push(format!("{k}={}", quote_keyword_value(&v))),
+        let pairs = dsn::parse_keyword_dsn(raw).map_err(|e| invalid(e.to_string()))?;
+        if pairs.is_empty() {
+            return Err(invalid("empty".into()));
+        }
+        let mut kept: Vec<(String, String)> = Vec::new();
+        for pair in pairs {
+            check_keyword(&pair.key, pair.position)?;
+            match pair.key.as_str() {
+                "sslmode" => mode = Some(pair.value),
+                "sslrootcert" => root_cert = Some(PathBuf::from(pair.value)),
+                _ => {
+                    kept.retain(|(k, _)| *k != pair.key);
+                    kept.push((pair.key, pair.value));
+                }
             }
         }
+        let mut words: Vec<String> = kept
+            .iter()
+            .map(|(k, v)| format!("{k}={}", quote_keyword_value(v)))
+            .collect();
         if let Some(m) = &mode {
-            kept.push(format!("sslmode={}", tokio_sslmode(m)?));
+            words.push(format!("sslmode={}", tokio_sslmode(m)?));
         }
-        kept.join(" ")
+        words.join(" ")
     };
     let verify = match mode.as_deref() {
         Some("verify-full") => Verify::Full,
@@ -414,9 +570,9 @@ impl Session {
 
         let lost_or_failed = |e: tokio_postgres::Error| {
             if e.is_closed() || self.client.is_closed() {
-                ReadError::Lost(e.to_string())
+                ReadError::Lost(describe(&e))
             } else {
-                ReadError::Failed(e.to_string())
+                ReadError::Failed(describe(&e))
             }
         };
         let activity = activity.map_err(lost_or_failed)?;
@@ -508,7 +664,7 @@ impl Session {
 
         let names_were_loaded = self.names.loaded;
         let names = names
-            .map_err(|e| e.to_string())
+            .map_err(|e| describe(&e))
             .and_then(|rows| parse_names(&rows));
         let names_ok = names.is_ok();
         match names {
@@ -529,7 +685,7 @@ impl Session {
                     Some(rows)
                 }
                 Err(e) => {
-                    note(name, Some(e.to_string()));
+                    note(name, Some(describe(&e)));
                     None
                 }
             };
@@ -1040,6 +1196,82 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_stray_token_never_drops_the_sslmode() {
+        // Before: the string was cut at `junk`, and sslmode and dbname were lost.
+        let err =
+            split_tls_params("host=db user=x junk dbname=foo sslmode=verify-full").unwrap_err();
+        assert!(err.contains("at character 16"), "{err}");
+        let err = split_tls_params("host=db user=x sslmode='verify-full").unwrap_err();
+        assert!(err.contains("unterminated"), "{err}");
+    }
+
+    #[test]
+    fn repeated_keywords_keep_the_last_value_as_libpq_does() {
+        let (rest, tls) =
+            split_tls_params("host=a host=b user=u sslmode=disable sslmode=verify-full").unwrap();
+        assert_eq!(rest, "host='b' user='u' sslmode=require");
+        assert_eq!(tls.verify, Verify::Full);
+        let (rest, tls) =
+            split_tls_params("postgres://u@h/db?sslmode=verify-full&application_name=a&application_name=b&sslmode=disable")
+                .unwrap();
+        assert_eq!(rest, "postgres://u@h/db?application_name=b&sslmode=disable");
+        assert_eq!(tls.verify, Verify::Nothing);
+    }
+
+    #[test]
+    fn keywords_are_checked_without_quoting_unknown_ones() {
+        let err = split_tls_params("host=h user=u password=abc defg=1").unwrap_err();
+        assert!(err.contains("at character 28: unknown keyword"), "{err}");
+        assert!(!err.contains("defg"), "{err}");
+        let err = split_tls_params("host=h user=u sslcert=/c.pem").unwrap_err();
+        assert!(err.contains("`sslcert` is a libpq keyword"), "{err}");
+        let err = split_tls_params("postgres://u@h/db?passwrd=x").unwrap_err();
+        assert!(err.contains("at character 19: unknown keyword"), "{err}");
+        assert!(!err.contains("passwrd"), "{err}");
+        let err = split_tls_params("postgres://u@h/db?sslmode").unwrap_err();
+        assert!(err.contains("at character 19"), "{err}");
+    }
+
+    #[test]
+    fn an_at_sign_is_userinfo_only_before_the_host() {
+        let err = Connector::from_dsn("postgres://u:p@ss@h/db", None, Duration::from_secs(1))
+            .unwrap_err();
+        assert!(err.contains("%40"), "{err}");
+        assert!(!err.contains("ss@"), "{err}");
+        // tokio-postgres would take everything before this `@` as user and password.
+        let c = Connector::from_dsn(
+            "postgres://u@h/db@x?options=-c%20a%3Db@c",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        assert_eq!(c.default_name(), "h:5432/db@x");
+        assert_eq!(c.config.get_user(), Some("u"));
+        assert_eq!(c.config.get_options(), Some("-c a=b@c"));
+    }
+
+    #[test]
+    fn a_root_certificate_is_read_with_the_configuration() {
+        let err = Connector::from_dsn(
+            "postgres://u@h/db?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(
+            err.contains("sslrootcert: cannot read /nonexistent/ca.pem"),
+            "{err}"
+        );
+        let err = Connector::from_dsn(
+            "host=h user=u sslmode=verify-ca sslrootcert=/dev/zero",
+            None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]

@@ -4,8 +4,12 @@
 //! checks it under `verify-ca` (chain only) and `verify-full` (chain and host name).
 //! Users copy DSNs from their applications, so the exporter must mean the same thing
 //! by the same words; rustls alone only knows "verify everything".
+//!
+//! Root certificates are read when the configuration is loaded, not at connect: a
+//! wrong path, a FIFO or `/dev/zero` is then a configuration error instead of a
+//! connect that fails, hangs or fills memory on every retry.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
@@ -32,9 +36,63 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// Builds the client configuration. `root_cert` is a PEM file of trusted roots; without
-/// it the Mozilla roots bundled in the binary are used.
-pub fn client_config(verify: Verify, root_cert: Option<&Path>) -> Result<ClientConfig, String> {
+/// Trusted roots from a PEM file, read and checked once.
+pub struct RootCerts {
+    path: PathBuf,
+    pem: Vec<u8>,
+    certs: Vec<CertificateDer<'static>>,
+}
+
+impl std::fmt::Debug for RootCerts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RootCerts")
+            .field("path", &self.path)
+            .field("certificates", &self.certs.len())
+            .finish()
+    }
+}
+
+impl RootCerts {
+    /// A CA bundle as big as the whole Mozilla store is about 250 KiB.
+    pub const MAX_BYTES: u64 = 1 << 20;
+
+    /// Reads a PEM file of one or more certificates: a regular file of at most
+    /// [`Self::MAX_BYTES`], every certificate in it valid as a trust anchor.
+    pub fn read(path: &Path) -> Result<RootCerts, String> {
+        let pem = crate::dsn::read_small_file(path, Self::MAX_BYTES, "certificate file")?;
+        let bad = |e: &dyn std::fmt::Display| {
+            format!("invalid root certificate in {}: {e}", path.display())
+        };
+        let mut certs = Vec::new();
+        for cert in CertificateDer::pem_slice_iter(&pem) {
+            certs.push(cert.map_err(|e| bad(&e))?);
+        }
+        if certs.is_empty() {
+            return Err(format!(
+                "no PEM certificate (-----BEGIN CERTIFICATE-----) found in {}",
+                path.display()
+            ));
+        }
+        let mut store = RootCertStore::empty();
+        for cert in &certs {
+            store.add(cert.clone()).map_err(|e| bad(&e))?;
+        }
+        Ok(RootCerts {
+            path: path.to_path_buf(),
+            pem,
+            certs,
+        })
+    }
+
+    /// The file as read, for drivers that parse it themselves.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+}
+
+/// Builds the client configuration. Without `roots` the Mozilla roots bundled in the
+/// binary are trusted.
+pub fn client_config(verify: Verify, roots: Option<&RootCerts>) -> Result<ClientConfig, String> {
     let provider = provider();
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -45,7 +103,7 @@ pub fn client_config(verify: Verify, root_cert: Option<&Path>) -> Result<ClientC
             .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
             .with_no_client_auth(),
         Verify::Chain | Verify::Full => {
-            let roots = Arc::new(root_store(root_cert)?);
+            let roots = Arc::new(root_store(roots)?);
             let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
                 .build()
                 .map_err(|e| format!("TLS setup: {e}"))?;
@@ -63,26 +121,19 @@ pub fn client_config(verify: Verify, root_cert: Option<&Path>) -> Result<ClientC
     Ok(config)
 }
 
-fn root_store(root_cert: Option<&Path>) -> Result<RootCertStore, String> {
-    let mut roots = RootCertStore::empty();
-    match root_cert {
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
-                .map_err(|e| format!("cannot read root certificate {}: {e}", path.display()))?;
-            for cert in certs {
-                let cert = cert
-                    .map_err(|e| format!("cannot read root certificate {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("invalid root certificate in {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!("no certificate found in {}", path.display()));
+fn root_store(roots: Option<&RootCerts>) -> Result<RootCertStore, String> {
+    let mut store = RootCertStore::empty();
+    match roots {
+        None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        Some(roots) => {
+            for cert in &roots.certs {
+                store.add(cert.clone()).map_err(|e| {
+                    format!("invalid root certificate in {}: {e}", roots.path.display())
+                })?;
             }
         }
     }
-    Ok(roots)
+    Ok(store)
 }
 
 #[derive(Debug)]
@@ -177,5 +228,52 @@ impl ServerCertVerifier for ChainOnly {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.0.supported_verify_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A self-signed P-256 CA, valid until 2126.
+    const CA: &str = "-----BEGIN CERTIFICATE-----
+MIIBiTCCAS+gAwIBAgIUZRCKFdmYzM6mQagwHz02O68ImtswCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwOZGJjb25uIHRlc3QgQ0EwIBcNMjYxMTI0MDEyMTU5WhgPMjEy
+NjEwMzEwMTIxNTlaMBkxFzAVBgNVBAMMDmRiY29ubiB0ZXN0IENBMFkwEwYHKoZI
+zj0CAQYIKoZIzj0DAQcDQgAE0d3Fu9A45GGiJwnVG1xGSo8RgdhowUF7HV3HdTP5
+6oCptYvMA5zpjZo0yiQqlDvBNDr+EVUzkJzu408jsWgIKqNTMFEwHQYDVR0OBBYE
+FDKbe+CZV0N2S9UPqNbEOe8SU50HMB8GA1UdIwQYMBaAFDKbe+CZV0N2S9UPqNbE
+Oe8SU50HMA8GA1UdEwEB/wQFMAMBAf8wCgYIKoZIzj0EAwIDSAAwRQIgOgq1jemo
+xPqaUR76iWPjk+mJG4sk3rFUiivrOCte5M0CIQD0ktUmxbE+Cf7Y3J/nsWSohWTW
+NdvqtouN5BG7f9YB6A==
+-----END CERTIFICATE-----
+";
+
+    #[test]
+    fn root_certificates_are_read_once_and_checked() {
+        let dir = std::env::temp_dir().join(format!("dbconn-tls-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let one = dir.join("one.pem");
+        std::fs::write(&one, CA).unwrap();
+        let roots = RootCerts::read(&one).unwrap();
+        assert_eq!(roots.certs.len(), 1);
+        assert_eq!(roots.pem(), CA.as_bytes());
+        assert!(client_config(Verify::Full, Some(&roots)).is_ok());
+        assert!(client_config(Verify::Chain, Some(&roots)).is_ok());
+        let two = dir.join("two.pem");
+        std::fs::write(&two, format!("{CA}{CA}")).unwrap();
+        assert_eq!(RootCerts::read(&two).unwrap().certs.len(), 2);
+
+        let none = dir.join("none.pem");
+        std::fs::write(&none, "not a certificate\n").unwrap();
+        let err = RootCerts::read(&none).unwrap_err();
+        assert!(err.contains("no PEM certificate"), "{err}");
+        let big = dir.join("big.pem");
+        std::fs::write(&big, vec![b'x'; RootCerts::MAX_BYTES as usize + 1]).unwrap();
+        let err = RootCerts::read(&big).unwrap_err();
+        assert!(err.contains("larger than 1048576 bytes"), "{err}");
+        let err = RootCerts::read(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
