@@ -142,7 +142,7 @@ impl Connector {
         let mut builder = OptsBuilder::from_opts(opts)
             .connect_attribute("program_name", PROGRAM_NAME)
             .stmt_cache_size(0)
-            .tcp_keepalive(Some(Duration::from_secs(30)))
+            .tcp_keepalive(Some(Duration::from_secs(10)))
             .prefer_socket(false);
         if let Some(p) = password {
             builder = builder.pass(Some(p.expose()));

@@ -92,11 +92,16 @@ impl Connector {
         if config.get_hosts().is_empty() {
             return Err("invalid PostgreSQL DSN: no host given".into());
         }
+        // Keepalive probes find a peer that vanished without a reset while the
+        // session idles between scrapes (10 s idle, then 3 probes 5 s apart); the
+        // user timeout, one whose data goes unacknowledged.
         config
             .application_name(APPLICATION_NAME)
             .connect_timeout(connect_timeout)
             .keepalives(true)
-            .keepalives_idle(Duration::from_secs(30))
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3)
             .tcp_user_timeout(Duration::from_secs(30));
         let roots = match &tls_params.root_cert {
             Some(path) => {
@@ -128,14 +133,8 @@ impl Connector {
     }
 
     pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
-        // Keepalive probes find a peer that vanished without a reset while the
-        // session idles between scrapes: 10 s idle, then 3 probes 5 s apart.
-        let mut config = self.config.clone();
-        config
-            .keepalives_idle(Duration::from_secs(10))
-            .keepalives_interval(Duration::from_secs(5))
-            .keepalives_retries(3);
-        let (client, connection) = config
+        let (client, connection) = self
+            .config
             .connect(self.tls.clone())
             .await
             .map_err(|e| classify_connect_error(&e))?;
