@@ -179,6 +179,15 @@ async fn metrics_answer_with_2000_idle_sockets_under_a_1024_file_limit() {
             .any(|v| v["fields"]["soft"].as_u64() == Some(EXPORTER_FILE_LIMIT)),
         "the open file limit in effect is not logged: {limit:?}"
     );
+    let cap_reached = exporter
+        .logs()
+        .lines()
+        .filter(|l| l.contains("connection limit reached"))
+        .count();
+    assert!(
+        (1..=2).contains(&cap_reached),
+        "the connection cap is logged {cap_reached} times in a few seconds"
+    );
     drop(sockets);
 }
 
@@ -221,6 +230,96 @@ async fn sigterm_with_a_half_sent_request_exits_within_the_grace() {
         "exit status {status}:\n{}",
         exporter.logs()
     );
+}
+
+/// One request on its own connection; everything the server sent before it closed.
+async fn raw_request(address: &str, path: &str, headers: &str) -> Vec<u8> {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: exporter\r\nConnection: close\r\n{headers}\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    answer
+}
+
+#[tokio::test]
+async fn sigterm_lets_requests_finish_within_the_grace_and_cuts_the_rest() {
+    // A "database" that completes the TCP handshake and never says a word: with a
+    // long connect timeout, each scrape waits until its own deadline.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let config = ConfigFile::new(&format!(
+        "targets:\n  - name: silent\n    dsn: postgres://postgres@{}/postgres\n\
+         collection:\n  connect_timeout: 30s\n",
+        silent.local_addr().unwrap()
+    ));
+    let mut exporter = Exporter::start(&[config.arg()]);
+    let address = exporter.address().to_string();
+    let short = tokio::spawn({
+        let address = address.clone();
+        async move {
+            raw_request(
+                &address,
+                "/metrics",
+                "X-Prometheus-Scrape-Timeout-Seconds: 3\r\n",
+            )
+            .await
+        }
+    });
+    let long = tokio::spawn({
+        let address = address.clone();
+        async move {
+            raw_request(
+                &address,
+                "/metrics",
+                "X-Prometheus-Scrape-Timeout-Seconds: 60\r\n",
+            )
+            .await
+        }
+    });
+    // Connections are accepted in order: an answer on a later one means the exporter
+    // took both scrapes.
+    assert_eq!(exporter.scrape_with("/-/healthy", &[]).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let signalled = Instant::now();
+    exporter.signal(libc::SIGTERM);
+    let short = String::from_utf8(short.await.unwrap()).unwrap();
+    let answered_after = signalled.elapsed();
+    assert!(
+        short.starts_with("HTTP/1.1 200") && short.contains("dbconn_up"),
+        "the scrape in flight at SIGTERM was not answered: {short:?}\n{}",
+        exporter.logs()
+    );
+    let status = exporter.wait_exit(SHUTDOWN_GRACE + Duration::from_secs(3));
+    let Some(status) = status else {
+        panic!(
+            "still running {:.1} s after SIGTERM with a 60 s scrape in flight:\n{}",
+            signalled.elapsed().as_secs_f64(),
+            tail(&exporter.logs(), 10)
+        );
+    };
+    let exited_after = signalled.elapsed();
+    assert!(status.success(), "exit status {status}");
+    let long = long.await.unwrap();
+    assert!(
+        long.is_empty(),
+        "the 60 s scrape was answered: {:?}",
+        String::from_utf8_lossy(&long)
+    );
+    println!(
+        "3 s scrape answered {:.2} s after SIGTERM; exited {:.2} s after SIGTERM",
+        answered_after.as_secs_f64(),
+        exited_after.as_secs_f64()
+    );
+    assert!(
+        exporter
+            .logs()
+            .contains("requests still unanswered after the shutdown grace"),
+        "{}",
+        exporter.logs()
+    );
+    drop(silent);
 }
 
 #[tokio::test]
