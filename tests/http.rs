@@ -73,8 +73,18 @@ async fn metrics_answer_with_2000_idle_sockets_under_a_1024_file_limit() {
         &[config.arg()],
         &Launch {
             open_files: Some(EXPORTER_FILE_LIMIT),
-            ..Launch::default()
+            // More than the file limit holds: the exporter must fit the cap under it.
+            env: vec![("DBCONN_WEB_MAX_CONNECTIONS".into(), "5000".into())],
         },
+    );
+    let listening = log_lines(&exporter, "listening");
+    let cap = listening
+        .first()
+        .and_then(|v| v["fields"]["max_connections"].as_u64())
+        .expect("the connection cap in the listening line");
+    assert!(
+        cap < EXPORTER_FILE_LIMIT - 32,
+        "a cap of {cap} connections leaves too few of {EXPORTER_FILE_LIMIT} descriptors"
     );
     exporter
         .scrape_until("dbconn_up 1", |m| m.get("pg", "dbconn_up", &[]) == 1.0)

@@ -80,14 +80,17 @@ impl Exporter {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                {
+                    // Logged before it is announced: a test sees the listening line.
+                    let mut all = sink.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
                 if let Some(address) = listening_address(&line)
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(address);
                 }
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
