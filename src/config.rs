@@ -70,6 +70,13 @@ pub struct Cli {
     #[arg(long = "log.format", env = "DBCONN_LOG_FORMAT", default_value = "text",
           value_parser = ["text", "json"])]
     pub log_format: String,
+
+    /// Most HTTP connections open at once (lowered to fit the open-file limit); when
+    /// full, the connection that waited longest for a request is closed.
+    #[arg(long = "web.max-connections", env = "DBCONN_WEB_MAX_CONNECTIONS",
+          default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub web_max_connections: u32,
 }
 
 /// A validated configuration.

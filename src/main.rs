@@ -1,6 +1,7 @@
 //! flags → config → serve.
 
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -44,7 +45,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(server::serve(config)) {
+    let served = runtime.block_on(server::serve(config, cli.web_max_connections));
+    // The shutdown is bounded: a DNS lookup stuck in a blocking thread must not hold
+    // the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "exiting");

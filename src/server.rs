@@ -3,7 +3,12 @@
 //! `/metrics` reads every target at request time; `/probe?target=NAME` reads one (for
 //! the multi-target pattern where Prometheus relabels per target). Each scrape gets a
 //! deadline from Prometheus's `X-Prometheus-Scrape-Timeout-Seconds`, so a stuck
-//! target costs its own metrics and never the whole answer.
+//! target costs its own metrics and never the whole answer. How long connections may
+//! live, and how many, is [`connections`]' business.
+
+mod connections;
+
+pub use connections::DEFAULT_MAX_CONNECTIONS;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +19,8 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::config::{Collection, Config};
@@ -28,8 +35,11 @@ struct App {
     telemetry_path: String,
 }
 
-/// Runs the exporter until SIGTERM or SIGINT.
-pub async fn serve(config: Config) -> Result<(), String> {
+/// Runs the exporter until SIGTERM or SIGINT, with at most `max_connections` HTTP
+/// connections open (fewer if the open-file limit is too small for them).
+pub async fn serve(config: Config, max_connections: u32) -> Result<(), String> {
+    let requested = usize::try_from(max_connections).unwrap_or(usize::MAX);
+    let max_connections = file_limit_and_cap(requested, config.targets.len());
     let read_settings = config.collection.read_settings();
     let policy = config.collection.policy();
     let targets: Vec<Arc<Target>> = config
@@ -58,13 +68,67 @@ pub async fn serve(config: Config) -> Result<(), String> {
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .with_state(app);
-    tracing::info!(address = %address, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("HTTP server failed: {e}"))?;
+    // Before "listening": from then on a signal must find its handler in place.
+    let stops = watch_signals()?;
+    tracing::info!(address = %address, max_connections, "listening");
+    connections::run(listener, router, max_connections, stops).await;
     tracing::info!("shut down");
     Ok(())
+}
+
+/// Raises the soft open-file limit and fits the connection cap under it.
+fn file_limit_and_cap(requested: usize, targets: usize) -> usize {
+    match connections::raise_open_file_limit() {
+        Ok((soft, hard)) => {
+            tracing::info!(soft, hard, "open file limit");
+            let cap = connections::connection_cap(requested, soft, targets);
+            if cap < requested {
+                tracing::warn!(
+                    requested,
+                    max_connections = cap,
+                    open_file_limit = soft,
+                    "--web.max-connections lowered to fit the open file limit"
+                );
+            }
+            cap
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open file limit");
+            requested
+        }
+    }
+}
+
+/// SIGTERM and SIGINT stop the exporter (their names arrive on the channel); SIGHUP,
+/// whose default action would kill it, is logged and otherwise ignored.
+fn watch_signals() -> Result<mpsc::UnboundedReceiver<&'static str>, String> {
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
+    };
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
+    let mut interrupt = listen(SignalKind::interrupt(), "SIGINT")?;
+    let mut hangup = listen(SignalKind::hangup(), "SIGHUP")?;
+    let (stops, stopped) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let name = tokio::select! {
+                Some(()) = terminate.recv() => "SIGTERM",
+                Some(()) = interrupt.recv() => "SIGINT",
+                Some(()) = hangup.recv() => {
+                    tracing::warn!(
+                        "SIGHUP received: configuration reload is not supported yet; \
+                         still serving the configuration read at start"
+                    );
+                    continue;
+                }
+                else => return,
+            };
+            if stops.send(name).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(stopped)
 }
 
 /// Binds `[host]:port`; an empty host means every interface, as in Go exporters.
@@ -76,31 +140,6 @@ async fn bind(address: &str) -> Result<tokio::net::TcpListener, String> {
     tokio::net::TcpListener::bind(&address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}"))
-}
-
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    tokio::select! {
-        _ = interrupt => {},
-        _ = terminate => {},
-    }
-    tracing::info!("shutting down");
 }
 
 /// When the scrape must be answered by: Prometheus's timeout minus a safety offset,

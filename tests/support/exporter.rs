@@ -2,6 +2,7 @@
 //! HTTP. Tests see exactly what Prometheus would.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,6 +20,15 @@ pub struct Exporter {
     logs: Arc<Mutex<String>>,
 }
 
+/// How to start the exporter beyond its arguments.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    /// RLIMIT_NOFILE (soft and hard) for the exporter, as `ulimit -n` would set it.
+    pub open_files: Option<u64>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
 pub struct Scrape {
     pub metrics: Metrics,
     pub response: Response,
@@ -28,7 +38,29 @@ impl Exporter {
     /// Starts the exporter with `args` (plus a free listen address and JSON debug
     /// logs) and waits until it listens.
     pub fn start(args: &[String]) -> Exporter {
-        let mut child = Command::new(BINARY)
+        Exporter::start_with(args, &Launch::default())
+    }
+
+    /// [`Exporter::start`] with a file limit or extra environment.
+    pub fn start_with(args: &[String], launch: &Launch) -> Exporter {
+        let mut command = Command::new(BINARY);
+        command.envs(launch.env.iter().map(|(k, v)| (k, v)));
+        if let Some(limit) = launch.open_files {
+            // SAFETY: setrlimit is async-signal-safe and touches no memory of ours.
+            unsafe {
+                command.pre_exec(move || {
+                    let rl = libc::rlimit {
+                        rlim_cur: limit as libc::rlim_t,
+                        rlim_max: limit as libc::rlim_t,
+                    };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &rl) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let mut child = command
             .args(args)
             .args([
                 "--web.listen-address=127.0.0.1:0",
@@ -48,14 +80,17 @@ impl Exporter {
             let mut tx = Some(tx);
             for line in BufReader::new(stderr).lines() {
                 let Ok(line) = line else { break };
+                {
+                    // Logged before it is announced: a test sees the listening line.
+                    let mut all = sink.lock().unwrap();
+                    all.push_str(&line);
+                    all.push('\n');
+                }
                 if let Some(address) = listening_address(&line)
                     && let Some(tx) = tx.take()
                 {
                     let _ = tx.send(address);
                 }
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
             }
         });
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -165,6 +200,42 @@ impl Exporter {
     /// Everything the exporter logged so far.
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
+    }
+
+    /// The exporter's resident set size in bytes (VmRSS from /proc).
+    pub fn rss_bytes(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("read /proc/<pid>/status");
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kib * 1024
+    }
+
+    /// Sends `signal` to the exporter.
+    pub fn signal(&self, signal: i32) {
+        super::proc::signal(self.child.id(), signal);
+    }
+
+    /// The exit status if the exporter has exited, without waiting.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("wait")
+    }
+
+    /// Waits up to `within` for the exporter to exit.
+    pub fn wait_exit(&mut self, within: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.exited() {
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGTERM, then waits for the exit.

@@ -39,6 +39,37 @@ pub async fn get(addr: &str, path: &str, headers: &[(&str, &str)]) -> Response {
     parse(&raw)
 }
 
+/// Sends one keep-alive request on an open connection and reads exactly one response
+/// (which must carry a Content-Length), leaving the connection open for the next.
+pub async fn get_keep_alive(stream: &mut TcpStream, path: &str) -> Response {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: exporter\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("send request");
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = parse(&raw[..split + 4]);
+            let length: usize = head
+                .header("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no Content-Length in {:?}", head.headers));
+            if raw.len() >= split + 4 + length {
+                return parse(&raw[..split + 4 + length]);
+            }
+        }
+        let n = stream.read(&mut chunk).await.expect("read response");
+        assert!(
+            n > 0,
+            "the connection closed mid-response: {:?}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&chunk[..n]);
+    }
+}
+
 fn parse(raw: &[u8]) -> Response {
     let split = raw
         .windows(4)
