@@ -417,7 +417,9 @@ fn tokio_sslmode(mode: &str) -> Result<&'static str, String> {
 struct Statements {
     activity: Statement,
     settings: Statement,
-    names: Statement,
+    /// Not prepared: parsing it opens pg_database and pg_authid, and a lock on
+    /// either must cost this statement, on a read, never the session's set-up.
+    names: String,
     locks: Statement,
     blocking: Statement,
     database_stats: Statement,
@@ -428,6 +430,8 @@ struct Statements {
 struct Names {
     /// Whether the names were read at least once on this session.
     loaded: bool,
+    /// Whether the role may see every session, as the names statement found.
+    reads_all_stats: Option<bool>,
     databases: HashMap<u32, String>,
     roles: HashMap<u32, String>,
     user_limits: Vec<(String, i32)>,
@@ -451,8 +455,8 @@ pub struct Session {
     version: String,
     ability: Ability,
     /// Whether the role may see every session's state (`pg_read_all_stats`, which
-    /// `pg_monitor` grants), as of the session's start.
-    reads_all_stats: bool,
+    /// `pg_monitor` grants), as of the last read that could tell; `None` before.
+    reads_all_stats: Option<bool>,
     names: Names,
     /// The settings from `pg_settings` and the `pg_conf_load_time()` they are as of.
     settings: Option<(String, ServerSettings)>,
@@ -481,7 +485,7 @@ impl Session {
             version_num,
             version,
             ability: Ability::Unsupported,
-            reads_all_stats: false,
+            reads_all_stats: None,
             names: Names::default(),
             settings: None,
             progress: Arc::new(Progress::default()),
@@ -495,32 +499,18 @@ impl Session {
         client
             .batch_execute(&session_settings_sql(version_num, settings))
             .await?;
-        let reads_all_stats: bool = client
-            .query_one("SELECT pg_catalog.pg_has_role(3375::oid, 'USAGE')", &[])
-            .await?
-            .try_get(0)?;
-        if !reads_all_stats {
-            tracing::warn!(
-                privilege = READ_ALL_STATS,
-                "the exporter's role lacks pg_read_all_stats (GRANT pg_monitor TO <role>): \
-                 other roles' sessions are counted, as state \"other\", but their state, \
-                 durations and lock waits are hidden; see dbconn_hidden_connections"
-            );
-        }
         let sql = Sql::for_version(version_num, &settings.thresholds);
-        let (activity, settings_stmt, names, locks, blocking, database_stats) = futures::try_join!(
+        let (activity, settings_stmt, locks, blocking, database_stats) = futures::try_join!(
             client.prepare(&sql.activity),
             client.prepare(&sql.settings),
-            client.prepare(&sql.names),
             client.prepare(&sql.locks),
             client.prepare(&sql.blocking),
             client.prepare(&sql.database_stats),
         )?;
-        session.reads_all_stats = reads_all_stats;
         session.ability = Ability::Reads(Box::new(Statements {
             activity,
             settings: settings_stmt,
-            names,
+            names: sql.names,
             locks,
             blocking,
             database_stats,
@@ -589,20 +579,6 @@ impl Session {
             .ok()
             .and_then(|rows| rows.first())
             .and_then(|row| row.try_get::<_, String>(0).ok());
-        if let Some(granted) = database_stats
-            .as_ref()
-            .ok()
-            .and_then(|rows| rows.first())
-            .and_then(|row| row.try_get::<_, bool>(row.len() - 1).ok())
-            && granted != self.reads_all_stats
-        {
-            self.reads_all_stats = granted;
-            tracing::info!(
-                privilege = READ_ALL_STATS,
-                granted,
-                "the role's view of other roles' sessions changed"
-            );
-        }
         let settings_are_current = matches!(
             (&self.settings, &conf_loaded),
             (Some((seen, _)), Some(now)) if seen == now
@@ -627,7 +603,11 @@ impl Session {
                     None
                 }
             },
-            query(c, p, &s.names, Vec::new()),
+            async {
+                let rows = c.query(s.names.as_str(), &[]).await;
+                p.touch();
+                rows
+            },
         );
         if let Some(rows) = server_settings {
             let parsed =
@@ -668,6 +648,9 @@ impl Session {
         let names_ok = names.is_ok();
         match names {
             Ok(n) => {
+                if let Some(granted) = n.reads_all_stats {
+                    privilege_seen(&mut self.reads_all_stats, granted);
+                }
                 self.names = n;
                 note("names", None);
             }
@@ -756,12 +739,41 @@ impl Session {
             counters,
             collectors,
             hidden_connections: facts.hidden,
-            privileges: vec![Privilege {
-                name: READ_ALL_STATS,
-                granted: self.reads_all_stats,
-            }],
+            // Unknown until the names statement has run once; hidden sessions
+            // tell on their own.
+            privileges: match (self.reads_all_stats, facts.hidden) {
+                (Some(granted), 0) => vec![Privilege {
+                    name: READ_ALL_STATS,
+                    granted,
+                }],
+                (None, 0) => Vec::new(),
+                (_, _) => vec![Privilege {
+                    name: READ_ALL_STATS,
+                    granted: false,
+                }],
+            },
         })
     }
+}
+
+/// Records whether the role may see every session: one warning the first time a
+/// session finds it may not, a note when a grant or revoke changes it.
+fn privilege_seen(known: &mut Option<bool>, granted: bool) {
+    match *known {
+        None if !granted => tracing::warn!(
+            privilege = READ_ALL_STATS,
+            "the exporter's role lacks pg_read_all_stats (GRANT pg_monitor TO <role>): \
+             other roles' sessions are counted, as state \"other\", but their state, \
+             durations and lock waits are hidden; see dbconn_hidden_connections"
+        ),
+        Some(before) if before != granted => tracing::info!(
+            privilege = READ_ALL_STATS,
+            granted,
+            "the role's view of other roles' sessions changed"
+        ),
+        _ => {}
+    }
+    *known = Some(granted);
 }
 
 /// Database OIDs whose counters to sum; the shared-objects row (0) too, as
@@ -871,12 +883,19 @@ impl Sql {
                             'idle_session_timeout', 'statement_timeout', 'lock_timeout', \
                             'transaction_timeout')"
             .to_string();
+        // The names and limits, and whether the role may see every session now (a
+        // GRANT takes effect at once): the one statement that reads pg_authid, so
+        // that a lock on it is waited for once. 3375 is pg_read_all_stats, a fixed
+        // OID since PostgreSQL 10.
         let names = "SELECT 'd'::text, d.oid, d.datname::text, d.datconnlimit \
              FROM pg_catalog.pg_database AS d \
              UNION ALL \
              SELECT 'r'::text, r.oid, r.rolname::text, r.rolconnlimit \
              FROM pg_catalog.pg_roles AS r \
-             WHERE r.rolconnlimit >= 0 OR r.rolcanlogin"
+             WHERE r.rolconnlimit >= 0 OR r.rolcanlogin \
+             UNION ALL \
+             SELECT 'p'::text, 0::oid, '', \
+                    CASE WHEN pg_catalog.pg_has_role(3375::oid, 'USAGE') THEN 1 ELSE 0 END"
             .to_string();
         // The exporter's own locks (on pg_locks itself, its virtual xid) are noise.
         let locks = "SELECT mode, granted, count(*) FROM pg_catalog.pg_locks \
@@ -908,23 +927,18 @@ impl Sql {
         };
         // Counters through the statistics functions over the databases already
         // known, not the pg_stat_database view: the view reads pg_database, and a
-        // lock on it would make this statement wait a second lock timeout. Last,
-        // whether the role may see every session now (a GRANT takes effect at
-        // once): 3375 is pg_read_all_stats, a fixed OID since PostgreSQL 10, so no
-        // name lookup in pg_authid.
+        // lock on it would make this statement wait a second lock timeout.
         let database_stats = if version_num >= 140_000 {
             "SELECT pg_catalog.pg_conf_load_time()::text, \
                     coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8, \
                     coalesce(sum(pg_catalog.pg_stat_get_db_sessions(d)), 0)::int8, \
                     coalesce(sum(pg_catalog.pg_stat_get_db_sessions_abandoned(d)), 0)::int8, \
                     coalesce(sum(pg_catalog.pg_stat_get_db_sessions_fatal(d)), 0)::int8, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_killed(d)), 0)::int8, \
-                    pg_catalog.pg_has_role(3375::oid, 'USAGE') \
+                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_killed(d)), 0)::int8 \
              FROM unnest($1::oid[]) AS d"
         } else {
             "SELECT pg_catalog.pg_conf_load_time()::text, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8, \
-                    pg_catalog.pg_has_role(3375::oid, 'USAGE') \
+                    coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8 \
              FROM unnest($1::oid[]) AS d"
         }
         .to_string();
@@ -999,7 +1013,9 @@ fn parse_names(rows: &[Row]) -> Result<Names, String> {
         let oid: u32 = row.try_get(1).map_err(|e| e.to_string())?;
         let name: String = row.try_get(2).map_err(|e| e.to_string())?;
         let limit: i32 = row.try_get(3).map_err(|e| e.to_string())?;
-        if kind == "d" {
+        if kind == "p" {
+            names.reads_all_stats = Some(limit == 1);
+        } else if kind == "d" {
             if limit >= 0 {
                 names.database_limits.push((name.clone(), limit));
             }
@@ -1321,10 +1337,8 @@ mod tests {
                 assert!(!other.contains("pg_roles"), "{other}");
                 assert!(!other.contains("pg_authid"), "{other}");
             }
-            assert!(
-                sql.database_stats
-                    .contains("pg_has_role(3375::oid, 'USAGE')")
-            );
+            assert!(sql.names.contains("pg_has_role(3375::oid, 'USAGE')"));
+            assert!(!sql.database_stats.contains("pg_has_role"));
             assert!(
                 sql.database_stats
                     .starts_with("SELECT pg_catalog.pg_conf_load_time()")
