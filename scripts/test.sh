@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it: installs what is missing, then lints, then
-# runs unit tests, the integration tests against real servers, the PostgreSQL suite
-# again on every other supported major (13-18), and the alert rule tests. Any missing
-# tool is a failure, never a skip.
+# checks the Dockerfile (hadolint, and its build stage replayed from exactly the
+# files it copies: there is no Docker engine in CI), then runs unit tests, the
+# integration tests against real servers, the PostgreSQL suite again on every other
+# supported major (13-18), and the alert rule tests. Any missing tool is a failure,
+# never a skip.
 #
 #   scripts/test.sh                 # everything
 #   DBCONN_PG_MAJORS="" scripts/test.sh   # skip the extra PostgreSQL majors
@@ -14,6 +16,9 @@ scripts/setup.sh
 echo "== format and lint"
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
+
+echo "== Dockerfile"
+.venv/bin/python3 scripts/check-dockerfile.py
 
 echo "== alert rules and dashboards"
 promtool check rules alerts/dbconn.rules.yml
@@ -31,5 +36,6 @@ for major in ${DBCONN_PG_MAJORS-13 14 15 16 17 18}; do
   [ "$major" = "$system_major" ] && continue
   echo "== PostgreSQL $major"
   bindir="$(scripts/fetch-postgres.sh "$major")"
-  DBCONN_PG_BINDIR="$bindir" cargo nextest run --locked --profile ci --test postgres --test faults "$@"
+  DBCONN_PG_BINDIR="$bindir" cargo nextest run --locked --profile ci \
+    --test postgres --test faults --test postgres_privileges --test session "$@"
 done

@@ -29,6 +29,9 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
 }
 
+/// One sample a test expects: metric name, labels besides `target`, exact value.
+pub type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
+
 pub struct Scrape {
     pub metrics: Metrics,
     pub response: Response,
@@ -188,6 +191,44 @@ impl Exporter {
             }
             if Instant::now() > deadline {
                 panic!("timed out waiting for: {what}\nlast scrape:\n{}", m.text());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Scrapes until one scrape shows every `(metric, labels, value)` of `target`
+    /// exactly — the whole state the test is about to assert, reached together — and
+    /// returns that scrape for the rest of the assertions. Sessions opened or closed
+    /// just before reach the server's view asynchronously (a closed session stays
+    /// listed until its backend or thread has gone), so exact counts are waited for,
+    /// never read off the first scrape. Panics after 30 s naming each value that
+    /// differed in the last scrape.
+    pub async fn scrape_until_shows(&self, target: &str, expected: &[Expected<'_>]) -> Metrics {
+        let differences = |m: &Metrics| -> Vec<String> {
+            expected
+                .iter()
+                .filter_map(|(name, labels, want)| {
+                    let mut all = vec![("target", target)];
+                    all.extend_from_slice(labels);
+                    let got = m.value(name, &all);
+                    (got != Some(*want))
+                        .then(|| format!("{name}{labels:?}: want {want}, got {got:?}"))
+                })
+                .collect()
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = self.scrape().await.metrics;
+            let wrong = differences(&m);
+            if wrong.is_empty() {
+                return m;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "timed out waiting for the state of {target}:\n  {}\nlast scrape:\n{}",
+                    wrong.join("\n  "),
+                    m.text()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
