@@ -401,6 +401,22 @@ pub fn split_url(dsn: &str) -> Result<(&str, Vec<QueryPair<'_>>), String> {
             position(at)
         ));
     }
+    if let Some(hash) = dsn.find('#') {
+        return Err(format!(
+            "at character {}: a connection URL has no fragment (percent-encode `#` as %23)",
+            position(hash)
+        ));
+    }
+    let bytes = dsn.as_bytes();
+    for (i, _) in dsn.match_indices('%') {
+        let hex = |b: Option<&u8>| b.is_some_and(u8::is_ascii_hexdigit);
+        if !(hex(bytes.get(i + 1)) && hex(bytes.get(i + 2))) {
+            return Err(format!(
+                "at character {}: `%` must start a percent-encoded byte such as %40 (write `%` itself as %25)",
+                position(i)
+            ));
+        }
+    }
     let Some((_, rest)) = dsn.split_once("://") else {
         return Err("expected scheme://".into());
     };

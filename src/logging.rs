@@ -12,7 +12,12 @@ pub fn init(level: &str, format: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
     if format == "json" {
-        builder.json().with_current_span(false).init();
+        // The current span carries the target's name into the engines' lines.
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
     } else {
         builder.with_ansi(false).init();
     }

@@ -33,6 +33,7 @@ use std::time::Duration;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::engines::{ConnectErrorKind, ReadError, ReadSettings, Reader, Source};
 use crate::snapshot::{Engine, Snapshot};
@@ -312,7 +313,7 @@ impl Target {
         let progress = session.progress();
         progress.touch();
         let quiet_limit = (self.settings.statement_timeout * 2).max(Duration::from_secs(1));
-        let read = session.read(&self.settings);
+        let read = session.read(&self.settings).instrument(self.span());
         tokio::pin!(read);
         loop {
             let wake = progress.last() + quiet_limit;
@@ -409,7 +410,7 @@ impl Target {
     async fn connect(self: Arc<Self>, started: Instant) {
         let timeout = self.policy.connect_timeout;
         let give_up = started + CONNECT_PATIENCE.max(timeout);
-        let attempt = self.source.connect(&self.settings);
+        let attempt = self.source.connect(&self.settings).instrument(self.span());
         tokio::pin!(attempt);
         let mut timed_out = false;
         let result = loop {
@@ -466,6 +467,11 @@ impl Target {
             ),
         }
         *lock(&self.slot) = Slot::Empty;
+    }
+
+    /// The span the engine's own log lines carry, so that each names its target.
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("target", target_name = %self.name)
     }
 
     fn count(&self, kind: ConnectErrorKind) {

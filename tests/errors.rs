@@ -176,3 +176,137 @@ async fn a_postgres_connect_failure_logs_sqlstate_and_message() {
         "the log line does not carry the server's code and message: {line}"
     );
 }
+
+/// A throwaway CA and a server certificate it signed (for 127.0.0.1), plus an
+/// unrelated CA, made with the `openssl` command.
+struct Certificates {
+    dir: support::proc::ScratchDir,
+}
+
+impl Certificates {
+    fn make() -> Certificates {
+        let openssl = support::proc::require_binary("openssl", &["/usr/bin/openssl"]);
+        let dir = support::proc::ScratchDir::new("dbconn-test-tls");
+        let path = |name: &str| dir.path().join(name).display().to_string();
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n",
+        )
+        .unwrap();
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new(&openssl)
+                .args(args)
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        for ca in ["ca_a", "ca_b"] {
+            run(&[
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN=dbconn test {ca}"),
+                "-keyout",
+                &path(&format!("{ca}.key")),
+                "-out",
+                &path(&format!("{ca}.crt")),
+            ]);
+        }
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            &path("server.key"),
+            "-out",
+            &path("server.csr"),
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            &path("server.csr"),
+            "-CA",
+            &path("ca_a.crt"),
+            "-CAkey",
+            &path("ca_a.key"),
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            &path("server.ext"),
+            "-out",
+            &path("server.crt"),
+        ]);
+        // The server runs as its own account: it must read these.
+        for entry in std::fs::read_dir(dir.path()).unwrap().flatten() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+        Certificates { dir }
+    }
+
+    fn path(&self, name: &str) -> String {
+        self.dir.path().join(name).display().to_string()
+    }
+}
+
+/// A CA given with `ssl-mode=required` is checked, as libpq checks `sslrootcert`
+/// with `require`: before the fix the exporter read the file, ignored it, and
+/// accepted a certificate no trusted CA had signed. A refused certificate counts as
+/// `tls` (it was `other`).
+#[tokio::test]
+async fn a_mysql_ca_is_always_checked_and_a_refused_certificate_is_tls() {
+    let certs = Certificates::make();
+    let db = MariaDb::start(MariaOptions {
+        settings: vec![
+            format!("--ssl-ca={}", certs.path("ca_a.crt")),
+            format!("--ssl-cert={}", certs.path("server.crt")),
+            format!("--ssl-key={}", certs.path("server.key")),
+        ],
+        ..MariaOptions::default()
+    });
+    let base = db.root_dsn();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let wrong = certs.path("ca_b.crt");
+    let right = certs.path("ca_a.crt");
+    for (name, query) in [
+        (
+            "required_wrong",
+            format!("ssl-mode=required&ssl-ca={wrong}"),
+        ),
+        ("verify_wrong", format!("ssl-mode=verify_ca&ssl-ca={wrong}")),
+    ] {
+        let (exporter, _config) = start(name, &format!("{base}{sep}{query}"));
+        let m = first_failure(&exporter, name).await;
+        assert_eq!(m.get(name, "dbconn_up", &[]), 0.0, "{name} connected");
+        assert!(
+            reason(&m, name, "tls") >= 1.0,
+            "{name}:\n{}\n{}",
+            m.text(),
+            exporter.logs()
+        );
+        assert_eq!(reason(&m, name, "other"), 0.0, "{name}");
+    }
+    let (exporter, _config) = start(
+        "right",
+        &format!("{base}{sep}ssl-mode=verify_ca&ssl-ca={right}"),
+    );
+    exporter
+        .scrape_until("a TLS session verified against its CA", |m| {
+            m.value("dbconn_up", &[("target", "right")]) == Some(1.0)
+        })
+        .await;
+}

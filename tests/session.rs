@@ -386,3 +386,76 @@ async fn a_silent_path_replaces_the_session_never_two() {
     assert_eq!(most, 1, "the exporter held two connections at once");
     assert!(proxy.accepted() >= 2, "the session was never replaced");
 }
+
+/// Finding 5 again, with a waiter: a lock held on the pg_locks view made the lock
+/// counts and then the blocking read each wait one lock timeout (2 s in all), and
+/// a lock on pg_authid costs the names. Each costs one lock timeout at most now.
+#[tokio::test]
+async fn a_locked_pg_locks_or_pg_authid_costs_one_lock_timeout_at_most() {
+    let cluster = PgCluster::start(PgOptions::default());
+    let (exporter, _config) = start(
+        &cluster.superuser_dsn(),
+        "  lock_timeout: 1s\n  statement_timeout: 5s\n",
+    );
+    exporter
+        .scrape_until("the first read", |m| {
+            m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
+        })
+        .await;
+    for (relation, part) in [("pg_locks", "locks"), ("pg_authid", "names")] {
+        let locker = cluster
+            .connect("postgres", "postgres", "locker")
+            .await
+            .unwrap();
+        let waiter = cluster
+            .connect("postgres", "postgres", "waiter")
+            .await
+            .unwrap();
+        locker
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {relation} IN ACCESS EXCLUSIVE MODE"
+            ))
+            .await
+            .unwrap();
+        // A session queued behind the lock: a lock waiter, so that the blocking
+        // read is wanted too.
+        let waiting = tokio::spawn(async move {
+            let _ = waiter
+                .simple_query(&format!("SELECT count(*) FROM {relation}"))
+                .await;
+            waiter
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for read in 1..=3 {
+            // 1.75 s minus the 250 ms offset: 1.5 s for one lock timeout of 1 s.
+            let m = scrape_within(&exporter, "1.75").await;
+            assert_eq!(
+                v(&m, "dbconn_up", &[]),
+                1.0,
+                "{relation} locked, read {read}:\n{}",
+                exporter.logs()
+            );
+            assert_eq!(
+                v(
+                    &m,
+                    "dbconn_scrape_collector_success",
+                    &[("collector", part)]
+                ),
+                0.0,
+                "{relation} locked, read {read}"
+            );
+        }
+        locker.batch_execute("COMMIT").await.unwrap();
+        waiting.await.unwrap();
+        exporter
+            .scrape_until("every part again", |m| {
+                ["locks", "names", "blocking"].iter().all(|c| {
+                    m.value(
+                        "dbconn_scrape_collector_success",
+                        &[("target", "db"), ("collector", c)],
+                    ) == Some(1.0)
+                })
+            })
+            .await;
+    }
+}

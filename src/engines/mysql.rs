@@ -230,7 +230,9 @@ fn split_ssl_params(url: &str) -> Result<(String, SslMode, Option<PathBuf>), Str
             }
         }
     }
-    if ca.is_some() && mode == SslMode::Disabled {
+    // A CA given is a CA to check against: with `required` too (as libpq's
+    // `require` with `sslrootcert`), never a file read and then ignored.
+    if ca.is_some() && matches!(mode, SslMode::Disabled | SslMode::Required) {
         mode = SslMode::VerifyCa;
     }
     let url = if rest.is_empty() {
@@ -265,6 +267,14 @@ fn classify_connect_error(err: &mysql_async::Error) -> ConnectError {
     use mysql_async::{Error, IoError};
     let kind = match err {
         Error::Server(e) => classify_server_code(e.code),
+        // rustls reports a refused certificate as an I/O error wrapping its own.
+        Error::Io(IoError::Io(io))
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+        {
+            ConnectErrorKind::Tls
+        }
         Error::Io(IoError::Io(io)) => ConnectErrorKind::from_io(io),
         Error::Io(IoError::Tls(_)) => ConnectErrorKind::Tls,
         // `ssl-mode=required` (or stricter) against a server that offers no TLS.

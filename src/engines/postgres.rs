@@ -567,6 +567,7 @@ impl Session {
         let activity = activity.map_err(lost_or_failed)?;
         // Lock waiters from pg_locks, which every role may read, and from the
         // sessions the role may see.
+        let locks_readable = locks.is_ok();
         let lock_waiters = count_lock_waiters(&activity).map_err(ReadError::Failed)?
             + locks
                 .as_ref()
@@ -597,7 +598,9 @@ impl Session {
                 }
             },
             async {
-                if lock_waiters > 0 {
+                // Not when pg_locks could not be read: a lock held on it would make
+                // this statement wait a second lock timeout.
+                if lock_waiters > 0 && locks_readable {
                     Some(query(c, p, &s.blocking, Vec::new()).await)
                 } else {
                     None
@@ -618,8 +621,13 @@ impl Session {
             return Err(ReadError::Failed("pg_settings was not read".into()));
         };
         let server = server.clone();
-        // Nobody waits on a lock: nothing is blocked, known without asking.
-        let blocking = blocking.unwrap_or_else(|| Ok(Vec::new()));
+        // Nobody waits on a lock: nothing is blocked, known without asking —
+        // unless pg_locks itself could not be read.
+        let blocking = match blocking {
+            Some(rows) => Some(rows),
+            None if locks_readable => Some(Ok(Vec::new())),
+            None => None,
+        };
 
         let mut collectors = vec![
             Collector {
@@ -660,19 +668,24 @@ impl Session {
         let groups = parse_activity(&activity, &self.names).map_err(ReadError::Failed)?;
         let facts = summarize_sessions(groups, &settings.thresholds, settings.origin_cap);
 
-        let mut part =
-            |name: &'static str, result: Result<Vec<Row>, tokio_postgres::Error>| match result {
-                Ok(rows) => {
-                    note(name, None);
-                    Some(rows)
-                }
-                Err(e) => {
-                    note(name, Some(describe(&e)));
-                    None
-                }
-            };
-        let locks = part("locks", locks);
-        let blocking = part("blocking", blocking);
+        let mut part = |name: &'static str, result: Result<Vec<Row>, String>| match result {
+            Ok(rows) => {
+                note(name, None);
+                Some(rows)
+            }
+            Err(e) => {
+                note(name, Some(e));
+                None
+            }
+        };
+        let text = |e: tokio_postgres::Error| describe(&e);
+        let locks = part("locks", locks.map_err(text));
+        let blocking = part(
+            "blocking",
+            blocking
+                .ok_or_else(|| "not read: pg_locks could not be read".to_string())
+                .and_then(|rows| rows.map_err(text)),
+        );
         // Counters are summed over the databases known before this read. On a
         // session's first read none were: ask again now that they are (one more
         // round trip, once per session). Without names, no counters: a sum over
@@ -688,7 +701,8 @@ impl Session {
         } else {
             database_stats
         };
-        let database_stats = part("database_stats", database_stats).filter(|_| self.names.loaded);
+        let database_stats =
+            part("database_stats", database_stats.map_err(text)).filter(|_| self.names.loaded);
         let locks = locks
             .map(|rows| parse_locks(&rows))
             .transpose()
