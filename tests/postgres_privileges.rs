@@ -123,6 +123,12 @@ async fn without_pg_monitor_every_slot_is_counted_and_the_gap_is_named() {
     let logs = exporter.logs();
     assert_eq!(logs.matches("lacks pg_read_all_stats").count(), 1, "{logs}");
     assert!(logs.contains("GRANT pg_monitor"), "{logs}");
+    // The engine's line names its target (several targets share one log).
+    let line = logs
+        .lines()
+        .find(|l| l.contains("lacks pg_read_all_stats"))
+        .unwrap_or_default();
+    assert!(line.contains(r#""target_name":"pg""#), "{line}");
 
     // Granted: seen at the next read, without a reconnect.
     drop(more);
