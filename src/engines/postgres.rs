@@ -417,9 +417,11 @@ fn tokio_sslmode(mode: &str) -> Result<&'static str, String> {
 struct Statements {
     activity: Statement,
     settings: Statement,
-    /// Not prepared: parsing it opens pg_database and pg_authid, and a lock on
-    /// either must cost this statement, on a read, never the session's set-up.
+    /// Prepared on its first read, not at connect: parsing it opens pg_database
+    /// and pg_authid, and a lock on either must cost this statement on a read,
+    /// never the session's set-up.
     names: String,
+    names_prepared: std::sync::OnceLock<Statement>,
     locks: Statement,
     blocking: Statement,
     database_stats: Statement,
@@ -511,6 +513,7 @@ impl Session {
             activity,
             settings: settings_stmt,
             names: sql.names,
+            names_prepared: std::sync::OnceLock::new(),
             locks,
             blocking,
             database_stats,
@@ -607,7 +610,17 @@ impl Session {
                 }
             },
             async {
-                let rows = c.query(s.names.as_str(), &[]).await;
+                let rows = match s.names_prepared.get() {
+                    Some(statement) => c.query(statement, &[]).await,
+                    None => match c.prepare(&s.names).await {
+                        Ok(statement) => {
+                            let rows = c.query(&statement, &[]).await;
+                            let _ = s.names_prepared.set(statement);
+                            rows
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
                 p.touch();
                 rows
             },
