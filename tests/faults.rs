@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use support::ConfigFile;
 use support::exporter::Exporter;
 use support::openmetrics::{self, Metrics};
-use support::pg::{PgCluster, PgOptions};
+use support::pg::{self, PgCluster, PgOptions};
 
 async fn scrape(exporter: &Exporter) -> Metrics {
     exporter.scrape().await.metrics
@@ -40,20 +40,6 @@ fn refused_reason(m: &Metrics, target: &str, reason: &str) -> f64 {
         "dbconn_connect_errors_total",
         &[("reason", reason)],
     )
-}
-
-/// Counts the exporter's sessions as the server sees them.
-async fn exporter_sessions(watcher: &tokio_postgres::Client) -> i64 {
-    watcher
-        .query_one(
-            // The function, not the pg_stat_activity view: the view joins
-            // pg_database, which one test keeps locked.
-            "SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE application_name = 'dbconn_exporter'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
 }
 
 /// Opens `n` idle sessions as `user`, the last ones into slots that sessions closed
@@ -218,7 +204,7 @@ async fn a_restart_is_reported_as_unreachable_then_recovered() {
         .await
         .unwrap();
     scrape(&exporter).await;
-    assert_eq!(exporter_sessions(&watcher).await, 1);
+    assert_eq!(pg::exporter_sessions(&watcher).await, 1);
 }
 
 /// Scenario 5: a peer that accepts TCP and never answers. Each scrape returns within
@@ -333,7 +319,7 @@ async fn a_locked_catalog_costs_one_collector_not_the_scrape() {
         .unwrap()
         .get(0);
     assert_eq!(waiting, 0);
-    assert_eq!(exporter_sessions(&watcher).await, 1);
+    assert_eq!(pg::exporter_sessions(&watcher).await, 1);
 
     locker.batch_execute("COMMIT").await.unwrap();
     let m = scrape(&exporter).await;
@@ -385,7 +371,7 @@ async fn a_scrape_storm_keeps_one_session() {
         .collect();
     let mut max_sessions = 0;
     while Instant::now() < stop {
-        max_sessions = max_sessions.max(exporter_sessions(&watcher).await);
+        max_sessions = max_sessions.max(pg::exporter_sessions(&watcher).await);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut total = 0;

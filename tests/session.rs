@@ -13,7 +13,7 @@ use support::ConfigFile;
 use support::exporter::{Exporter, OPENMETRICS};
 use support::mariadb::{MariaDb, MariaOptions};
 use support::openmetrics::{self, Metrics};
-use support::pg::{PgCluster, PgOptions};
+use support::pg::{self, PgCluster, PgOptions};
 use support::proc;
 use support::proxy::Proxy;
 
@@ -94,21 +94,31 @@ async fn impatient_beside_ordinary(exporter: &Arc<Exporter>, run: Duration) -> (
     (total, up)
 }
 
-/// Finding 3: behind 30 ms of latency each way, a scraper with a 0.1 ms deadline
-/// blinded nearly every ordinary scrape (315 of 384 reported up 0).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tiny_deadline_fails_only_its_own_scrape() {
-    let cluster = PgCluster::start(PgOptions::default());
-    let proxy = Proxy::start(cluster.port());
+/// An exporter reading `upstream` through a proxy adding 30 ms each way, after its
+/// first read. `dsn` has `{port}` where the proxy's port goes.
+async fn behind_slow_proxy(upstream: u16, dsn: &str) -> (Arc<Exporter>, ConfigFile, Proxy) {
+    let proxy = Proxy::start(upstream);
     proxy.set_latency(Duration::from_millis(30));
-    let dsn = format!("postgres://postgres@127.0.0.1:{}/postgres", proxy.port());
-    let (exporter, _config) = start(&dsn, "  connect_backoff_max: 1s\n");
-    let exporter = Arc::new(exporter);
+    let dsn = dsn.replace("{port}", &proxy.port().to_string());
+    let (exporter, config) = start(&dsn, "  connect_backoff_max: 1s\n");
     exporter
         .scrape_until("the first read", |m| {
             m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
         })
         .await;
+    (Arc::new(exporter), config, proxy)
+}
+
+/// Finding 3: behind 30 ms of latency each way, a scraper with a 0.1 ms deadline
+/// blinded nearly every ordinary scrape (315 of 384 reported up 0).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tiny_deadline_fails_only_its_own_scrape() {
+    let cluster = PgCluster::start(PgOptions::default());
+    let (exporter, _config, proxy) = behind_slow_proxy(
+        cluster.port(),
+        "postgres://postgres@127.0.0.1:{port}/postgres",
+    )
+    .await;
     let (total, up) = impatient_beside_ordinary(&exporter, Duration::from_secs(5)).await;
     assert!(total >= 10, "only {total} ordinary scrapes");
     assert_eq!(up, total, "ordinary scrapes blinded by the impatient one");
@@ -121,16 +131,8 @@ async fn a_tiny_deadline_fails_only_its_own_scrape() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_mariadb_read_keeps_its_session() {
     let db = MariaDb::start(MariaOptions::default());
-    let proxy = Proxy::start(db.port());
-    proxy.set_latency(Duration::from_millis(30));
-    let dsn = format!("mysql://root@127.0.0.1:{}/", proxy.port());
-    let (exporter, _config) = start(&dsn, "  connect_backoff_max: 1s\n");
-    let exporter = Arc::new(exporter);
-    exporter
-        .scrape_until("the first read", |m| {
-            m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
-        })
-        .await;
+    let (exporter, _config, proxy) =
+        behind_slow_proxy(db.port(), "mysql://root@127.0.0.1:{port}/").await;
     let (total, up) = impatient_beside_ordinary(&exporter, Duration::from_secs(5)).await;
     assert!(total >= 10, "only {total} ordinary scrapes");
     assert_eq!(up, total, "ordinary scrapes lost");
@@ -171,7 +173,7 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
     // 3 app sessions, the watcher and the exporter, and no other (the harness's
     // set-up session may take a moment to go).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while exporter_backends(&watcher).await != 1 || client_backends(&watcher).await != 5 {
+    while pg::exporter_sessions(&watcher).await != 1 || client_backends(&watcher).await != 5 {
         assert!(Instant::now() < deadline, "the exporter never connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -240,17 +242,6 @@ async fn client_backends(watcher: &tokio_postgres::Client) -> i64 {
     watcher
         .query_one(
             "SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE backend_type = 'client backend'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
-}
-
-async fn exporter_backends(watcher: &tokio_postgres::Client) -> i64 {
-    watcher
-        .query_one(
-            "SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE application_name = 'dbconn_exporter'",
             &[],
         )
         .await

@@ -375,6 +375,20 @@ impl PgCluster {
     }
 }
 
+/// Counts the exporter's sessions as the server sees them, through the function,
+/// not the pg_stat_activity view: the view joins pg_database, which some tests keep
+/// locked.
+pub async fn exporter_sessions(watcher: &tokio_postgres::Client) -> i64 {
+    watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE application_name = 'dbconn_exporter'",
+            &[],
+        )
+        .await
+        .expect("count the exporter's sessions")
+        .get(0)
+}
+
 impl Drop for PgCluster {
     fn drop(&mut self) {
         self.kill();
