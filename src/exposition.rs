@@ -412,6 +412,27 @@ fn per_target(
     family(enc, metric, samples)
 }
 
+/// Per-target family with one label besides `target`: each snapshot gives its
+/// (label value, sample value) pairs.
+fn per_target_by<'a>(
+    enc: &mut DescriptorEncoder,
+    metric: &Metric,
+    label: &'static str,
+    results: &'a [ScrapeResult],
+    values: impl Fn(&'a Snapshot) -> Vec<(&'a str, f64)>,
+) -> std::fmt::Result {
+    let samples = results
+        .iter()
+        .filter_map(|r| Some((r, r.snapshot()?)))
+        .flat_map(|(r, s)| {
+            values(s)
+                .into_iter()
+                .map(move |(v, x)| ([("target", &*r.target), (label, v)], x))
+        })
+        .collect();
+    family(enc, metric, samples)
+}
+
 fn threshold_label(seconds: f64) -> String {
     if seconds.fract() == 0.0 && (0.0..1e15).contains(&seconds) {
         format!("{}", seconds as u64)
@@ -490,42 +511,24 @@ impl Collector for Scrape {
                     Loss::ALL.into_iter().map(move |l| {
                         (
                             [("target", &*r.target), ("reason", l.as_str())],
-                            r.session_losses[l as usize] as f64,
+                            r.session_losses[l.index()] as f64,
                         )
                     })
                 })
                 .collect(),
         )?;
-        family(
-            e,
-            &COLLECTOR_SUCCESS,
-            rs.iter()
-                .filter_map(|r| Some((r, r.snapshot()?)))
-                .flat_map(|(r, s)| {
-                    s.collectors.iter().map(move |c| {
-                        (
-                            [("target", &*r.target), ("collector", c.name)],
-                            if c.success { 1.0 } else { 0.0 },
-                        )
-                    })
-                })
-                .collect(),
-        )?;
-        family(
-            e,
-            &MISSING_PRIVILEGE,
-            rs.iter()
-                .filter_map(|r| Some((r, r.snapshot()?)))
-                .flat_map(|(r, s)| {
-                    s.privileges.iter().map(move |p| {
-                        (
-                            [("target", &*r.target), ("privilege", p.name)],
-                            if p.granted { 0.0 } else { 1.0 },
-                        )
-                    })
-                })
-                .collect(),
-        )?;
+        per_target_by(e, &COLLECTOR_SUCCESS, "collector", rs, |s| {
+            s.collectors
+                .iter()
+                .map(|c| (c.name, if c.success { 1.0 } else { 0.0 }))
+                .collect()
+        })?;
+        per_target_by(e, &MISSING_PRIVILEGE, "privilege", rs, |s| {
+            s.privileges
+                .iter()
+                .map(|p| (p.name, if p.granted { 0.0 } else { 1.0 }))
+                .collect()
+        })?;
         per_target(e, &HIDDEN_CONNECTIONS, rs, |s| {
             Some(s.hidden_connections as f64)
         })?;
@@ -667,18 +670,12 @@ impl Collector for Scrape {
             rs,
             |s| s.database_limits.as_deref(),
         )?;
-        family(
-            e,
-            &TIMEOUT_SETTING,
-            rs.iter()
-                .filter_map(|r| Some((r, r.snapshot()?)))
-                .flat_map(|(r, s)| {
-                    s.timeouts.iter().map(move |(name, secs)| {
-                        ([("target", &*r.target), ("setting", name.as_str())], *secs)
-                    })
-                })
-                .collect(),
-        )?;
+        per_target_by(e, &TIMEOUT_SETTING, "setting", rs, |s| {
+            s.timeouts
+                .iter()
+                .map(|(name, secs)| (name.as_str(), *secs))
+                .collect()
+        })?;
         per_target(e, &MAX_USED_CONNECTIONS, rs, |s| {
             s.max_used_connections.map(|n| n as f64)
         })?;
@@ -689,18 +686,13 @@ impl Collector for Scrape {
             s.counters.deadlocks.map(|n| n as f64)
         })?;
         per_target(e, &SESSIONS, rs, |s| s.counters.sessions.map(|n| n as f64))?;
-        family(
-            e,
-            &SESSIONS_ABNORMALLY_ENDED,
-            rs.iter()
-                .filter_map(|r| Some((r, r.snapshot()?)))
-                .flat_map(|(r, s)| {
-                    s.counters.abnormal_ends.iter().map(move |(reason, n)| {
-                        ([("target", &*r.target), ("reason", *reason)], *n as f64)
-                    })
-                })
-                .collect(),
-        )?;
+        per_target_by(e, &SESSIONS_ABNORMALLY_ENDED, "reason", rs, |s| {
+            s.counters
+                .abnormal_ends
+                .iter()
+                .map(|(reason, n)| (*reason, *n as f64))
+                .collect()
+        })?;
         per_target(e, &REFUSED_CONNECTIONS, rs, |s| {
             s.counters.refused.map(|n| n as f64)
         })?;
