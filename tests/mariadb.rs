@@ -437,13 +437,7 @@ async fn usage_ratio_is_exactly_one_when_ordinary_logins_are_refused() {
         .await;
 
     let mut held = Vec::new();
-    let refused = loop {
-        match db.connect("app", "pw", None).await {
-            Ok(c) => held.push(c),
-            Err(e) => break e,
-        }
-        assert!(held.len() <= 20, "the server never refused a login");
-    };
+    let refused = db.fill_until_refused("app", "pw", &mut held, 20).await;
     match &refused {
         mysql_async::Error::Server(e) => assert_eq!(e.code, 1040, "{e}"),
         other => panic!("expected ER_CON_COUNT_ERROR, got {other}"),

@@ -132,13 +132,7 @@ async fn without_process_every_slot_is_counted_and_the_gap_is_named() {
     support::promtool_check_metrics(&text.body);
 
     // Fill the server until an ordinary login is refused.
-    let refused = loop {
-        match db.connect("app", "pw", None).await {
-            Ok(c) => held.push(c),
-            Err(e) => break e,
-        }
-        assert!(held.len() <= 20, "the server never refused a login");
-    };
+    let refused = db.fill_until_refused("app", "pw", &mut held, 20).await;
     match &refused {
         mysql_async::Error::Server(e) => assert_eq!(e.code, 1040, "{e}"),
         other => panic!("expected ER_CON_COUNT_ERROR, got {other}"),

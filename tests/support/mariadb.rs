@@ -259,6 +259,24 @@ impl MariaDb {
         mysql_async::Conn::new(opts).await
     }
 
+    /// Opens sessions as `user` into `held` until a login is refused, and returns
+    /// that refusal; fails the test if more than `most` were let in.
+    pub async fn fill_until_refused(
+        &self,
+        user: &str,
+        password: &str,
+        held: &mut Vec<mysql_async::Conn>,
+        most: usize,
+    ) -> mysql_async::Error {
+        loop {
+            match self.connect(user, password, None).await {
+                Ok(c) => held.push(c),
+                Err(e) => return e,
+            }
+            assert!(held.len() <= most, "the server never refused a login");
+        }
+    }
+
     /// Opens `n` sessions that stay idle until dropped.
     pub async fn connect_many(
         &self,
