@@ -798,19 +798,15 @@ impl Session {
         };
 
         let mut groups = parse_activity(&activity, settings.thresholds.len())?;
-        let hidden_connections = match sql.visibility {
-            Visibility::AllThreads => 0,
-            Visibility::OwnThreads => {
-                let connected = status_u64(THREADS_CONNECTED).ok_or_else(|| {
-                    ReadError::Failed("the server did not report Threads_connected".into())
-                })?;
-                let hidden = hidden_sessions(connected, &groups);
-                if hidden > 0 {
-                    groups.push(hidden_group(hidden, settings.thresholds.len()));
-                }
-                hidden
+        if sql.visibility == Visibility::OwnThreads {
+            let connected = status_u64(THREADS_CONNECTED).ok_or_else(|| {
+                ReadError::Failed("the server did not report Threads_connected".into())
+            })?;
+            let hidden = hidden_sessions(connected, &groups);
+            if hidden > 0 {
+                groups.push(hidden_group(hidden, settings.thresholds.len()));
             }
-        };
+        }
         let mut facts = summarize_sessions(groups, &settings.thresholds, settings.origin_cap);
         // The hidden sessions are nobody's for the per-account limits.
         facts.per_user.remove(HIDDEN);
@@ -868,7 +864,7 @@ impl Session {
                 failed: status_u64("Aborted_connects"),
             },
             collectors,
-            hidden_connections,
+            hidden_connections: facts.hidden,
             privileges: vec![Privilege {
                 name: PROCESS,
                 granted: sql.visibility == Visibility::AllThreads,
