@@ -66,10 +66,17 @@ async fn without_process_every_slot_is_counted_and_the_gap_is_named() {
     let _own = db.connect("monitor", "pw", None).await.unwrap();
 
     let m = exporter
-        .scrape_until("the applications counted as hidden sessions", |m| {
-            value(m, "dbconn_up", &[]) == Some(1.0)
-                && value(m, "dbconn_hidden_connections", &[]) == Some(APPS as f64)
-        })
+        // A session just opened may still show the command its connect ran: the
+        // whole state is waited for.
+        .scrape_until(
+            "the applications hidden, the exporter's account idle",
+            |m| {
+                value(m, "dbconn_up", &[]) == Some(1.0)
+                    && value(m, "dbconn_hidden_connections", &[]) == Some(APPS as f64)
+                    && value(m, "dbconn_connections", &[("state", "idle")]) == Some(1.0)
+                    && value(m, "dbconn_connections", &[("state", "active")]) == Some(1.0)
+            },
+        )
         .await;
     assert_eq!(
         v(&m, "dbconn_missing_privilege", &[("privilege", "PROCESS")]),
