@@ -12,11 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dbconn_exporter::exposition::{Format, encode};
-use dbconn_exporter::snapshot::{
-    Blocking, Engine, LimitUse, LockCount, Origin, ServerCounters, SessionGroup, Snapshot, State,
+use dbconn_exporter::model::{
+    Blocking, Engine, LimitUse, LockCount, Origin, SessionGroup, Snapshot, State, TargetReport,
     summarize_sessions,
 };
-use dbconn_exporter::target::{ReadOutcome, ScrapeResult};
 
 const ORIGINS: usize = 200;
 const STATES: [State; 5] = [
@@ -56,17 +55,6 @@ fn large_snapshot() -> Snapshot {
     // Keep every origin: the cap is above their number.
     let facts = summarize_sessions(groups, &THRESHOLDS, ORIGINS + 1);
     Snapshot {
-        engine: Engine::PostgreSql,
-        version: "17.2".into(),
-        max_connections: 2100,
-        reserved_connections: 3,
-        by_state: facts.by_state,
-        max_state_duration_seconds: facts.max_state_duration_seconds,
-        over_duration: facts.over_duration,
-        origins: facts.origins,
-        oldest_transaction_seconds: facts.oldest_transaction_seconds,
-        average_connection_age_seconds: Some(facts.average_connection_age_seconds),
-        max_connection_age_seconds: Some(facts.max_connection_age_seconds),
         blocking: Some(Blocking::default()),
         locks: Some(Vec::<LockCount>::new()),
         user_limits: Some(
@@ -91,12 +79,7 @@ fn large_snapshot() -> Snapshot {
             ("idle_in_transaction_session_timeout".into(), 0.0),
             ("statement_timeout".into(), 0.0),
         ],
-        max_used_connections: None,
-        threads_running: None,
-        counters: ServerCounters::default(),
-        collectors: vec![],
-        hidden_connections: 0,
-        privileges: vec![],
+        ..Snapshot::new(Engine::PostgreSql, "17.2", 2100, 3, facts)
     }
 }
 
@@ -112,15 +95,13 @@ fn main() {
     divan::main();
 }
 
-fn large_result() -> ScrapeResult {
-    ScrapeResult {
+fn large_result() -> TargetReport {
+    TargetReport {
         target: Arc::from("orders-primary"),
-        outcome: Some(Arc::new(ReadOutcome {
-            snapshot: Some(large_snapshot()),
-        })),
+        snapshot: Some(Arc::new(large_snapshot())),
         duration: Duration::from_millis(3),
-        connect_errors: [0; 6],
-        session_losses: [0; 2],
+        connect_errors: Default::default(),
+        session_losses: Default::default(),
         info: None,
     }
 }

@@ -15,8 +15,9 @@ use std::time::Duration;
 use clap::Parser;
 use serde::Deserialize;
 
-use crate::dsn::{self, EngineKind, Secret};
+use crate::dsn::{self, Secret};
 use crate::engines::{self, ReadSettings};
+use crate::model::Engine;
 use crate::target::Policy;
 
 /// The default listen port. The Prometheus "default port allocations" list has no
@@ -510,11 +511,11 @@ fn target_spec(
         ));
     }
     let connector = match dsn::engine_of(raw) {
-        Some(EngineKind::Postgres) => engines::Connector::Postgres(
+        Some(Engine::PostgreSql) => engines::Connector::Postgres(
             engines::postgres::Connector::from_dsn(raw, password, collection.connect_timeout)
                 .map_err(|e| dsn::scrub(&e, &secrets))?,
         ),
-        Some(EngineKind::Mysql) => engines::Connector::MySql(
+        Some(Engine::MySql | Engine::MariaDb) => engines::Connector::MySql(
             engines::mysql::Connector::from_dsn(raw, password, collection.connect_timeout)
                 .map_err(|e| dsn::scrub(&e, &secrets))?,
         ),

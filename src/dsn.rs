@@ -4,25 +4,22 @@
 
 use std::fmt;
 
-/// Which engine a DSN is for, from its scheme. A libpq `key=value` string is
-/// PostgreSQL.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EngineKind {
-    Postgres,
-    Mysql,
-}
+use crate::model::Engine;
 
-pub fn engine_of(dsn: &str) -> Option<EngineKind> {
+/// Which engine a DSN is for, from its scheme. A libpq `key=value` string is
+/// PostgreSQL; `mysql://` and `mariadb://` are both [`Engine::MySql`] until the
+/// server's version tells them apart.
+pub fn engine_of(dsn: &str) -> Option<Engine> {
     let dsn = dsn.trim_start();
     match scheme(dsn) {
         Some(s) if s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql") => {
-            Some(EngineKind::Postgres)
+            Some(Engine::PostgreSql)
         }
         Some(s) if s.eq_ignore_ascii_case("mysql") || s.eq_ignore_ascii_case("mariadb") => {
-            Some(EngineKind::Mysql)
+            Some(Engine::MySql)
         }
         Some(_) => None,
-        None if dsn.contains('=') => Some(EngineKind::Postgres),
+        None if dsn.contains('=') => Some(Engine::PostgreSql),
         None => None,
     }
 }
@@ -152,20 +149,18 @@ pub fn percent_decode(s: &str) -> String {
     fn hex(b: u8) -> Option<u8> {
         (b as char).to_digit(16).map(|d| d as u8)
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && i + 2 < bytes.len()
-            && let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2]))
-        {
-            out.push(h * 16 + l);
-            i += 3;
-            continue;
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let mut ahead = bytes.clone();
+            if let (Some(h), Some(l)) = (ahead.next().and_then(hex), ahead.next().and_then(hex)) {
+                out.push(h * 16 + l);
+                bytes = ahead;
+                continue;
+            }
         }
-        out.push(bytes[i]);
-        i += 1;
+        out.push(b);
     }
     String::from_utf8_lossy(&out).into_owned()
 }
@@ -219,17 +214,18 @@ pub fn parse_keyword_dsn(dsn: &str) -> Result<Vec<KeywordPair>, SyntaxError> {
         expected: expected.to_string(),
     };
     let is_key_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let at = |i: usize| chars.get(i).copied();
     let mut pairs = Vec::new();
     let mut i = 0;
     loop {
-        while i < chars.len() && is_space(chars[i]) {
+        while at(i).is_some_and(is_space) {
             i += 1;
         }
         if i == chars.len() {
             return Ok(pairs);
         }
         let key_start = i;
-        while i < chars.len() && is_key_char(chars[i]) {
+        while at(i).is_some_and(is_key_char) {
             i += 1;
         }
         if i == key_start {
@@ -238,8 +234,8 @@ pub fn parse_keyword_dsn(dsn: &str) -> Result<Vec<KeywordPair>, SyntaxError> {
                 "a keyword (letters, digits and `_`) starting a keyword=value pair",
             ));
         }
-        let key: String = chars[key_start..i].iter().collect();
-        while i < chars.len() && is_space(chars[i]) {
+        let key: String = chars.get(key_start..i).unwrap_or_default().iter().collect();
+        while at(i).is_some_and(is_space) {
             i += 1;
         }
         if chars.get(i) != Some(&'=') {
@@ -250,7 +246,7 @@ pub fn parse_keyword_dsn(dsn: &str) -> Result<Vec<KeywordPair>, SyntaxError> {
         }
         i += 1;
         let after_equals = i;
-        while i < chars.len() && is_space(chars[i]) {
+        while at(i).is_some_and(is_space) {
             i += 1;
         }
         let value_start = i;
@@ -281,18 +277,18 @@ pub fn parse_keyword_dsn(dsn: &str) -> Result<Vec<KeywordPair>, SyntaxError> {
                     }
                 }
             }
-            if i < chars.len() && !is_space(chars[i]) {
+            if at(i).is_some_and(|c| !is_space(c)) {
                 return Err(err(i, "a space after the closing quote"));
             }
         } else {
-            while i < chars.len() && !is_space(chars[i]) {
-                if chars[i] == '\\' {
+            while at(i).is_some_and(|c| !is_space(c)) {
+                if at(i) == Some('\\') {
                     if let Some(&c) = chars.get(i + 1) {
                         value.push(c);
                     }
                     i += 2;
                 } else {
-                    value.push(chars[i]);
+                    value.extend(at(i));
                     i += 1;
                 }
             }
@@ -539,11 +535,11 @@ mod tests {
 
     #[test]
     fn engines_are_detected_from_the_scheme() {
-        assert_eq!(engine_of("postgres://u@h/db"), Some(EngineKind::Postgres));
-        assert_eq!(engine_of("postgresql://u@h/db"), Some(EngineKind::Postgres));
-        assert_eq!(engine_of("host=h user=u"), Some(EngineKind::Postgres));
-        assert_eq!(engine_of("mysql://u:p@h:3306/"), Some(EngineKind::Mysql));
-        assert_eq!(engine_of("mariadb://u@h/"), Some(EngineKind::Mysql));
+        assert_eq!(engine_of("postgres://u@h/db"), Some(Engine::PostgreSql));
+        assert_eq!(engine_of("postgresql://u@h/db"), Some(Engine::PostgreSql));
+        assert_eq!(engine_of("host=h user=u"), Some(Engine::PostgreSql));
+        assert_eq!(engine_of("mysql://u:p@h:3306/"), Some(Engine::MySql));
+        assert_eq!(engine_of("mariadb://u@h/"), Some(Engine::MySql));
         assert_eq!(engine_of("redis://h"), None);
         assert_eq!(engine_of("just-a-host"), None);
     }

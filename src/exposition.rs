@@ -14,9 +14,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::{Registry, Unit};
 
-use crate::engines::ConnectErrorKind;
-use crate::snapshot::{Snapshot, State};
-use crate::target::{Loss, ScrapeResult};
+use crate::model::{ConnectErrorKind, LimitUse, Loss, Snapshot, State, TargetReport};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -322,7 +320,7 @@ impl Format {
 }
 
 /// Encodes one scrape's results.
-pub fn encode(results: Vec<ScrapeResult>, format: Format) -> Result<String, std::fmt::Error> {
+pub fn encode(results: Vec<TargetReport>, format: Format) -> Result<String, std::fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Scrape { results }));
     let mut out = String::with_capacity(16 * 1024);
@@ -335,7 +333,7 @@ pub fn encode(results: Vec<ScrapeResult>, format: Format) -> Result<String, std:
 
 #[derive(Debug)]
 struct Scrape {
-    results: Vec<ScrapeResult>,
+    results: Vec<TargetReport>,
 }
 
 /// Splits a user-visible name into the family name and unit prometheus-client wants.
@@ -399,7 +397,7 @@ fn family<L: EncodeLabelSet + std::hash::Hash + Eq>(
 fn per_target(
     enc: &mut DescriptorEncoder,
     metric: &Metric,
-    results: &[ScrapeResult],
+    results: &[TargetReport],
     value: impl Fn(&Snapshot) -> Option<f64>,
 ) -> std::fmt::Result {
     let samples = results
@@ -418,7 +416,7 @@ fn per_target_by<'a>(
     enc: &mut DescriptorEncoder,
     metric: &Metric,
     label: &'static str,
-    results: &'a [ScrapeResult],
+    results: &'a [TargetReport],
     values: impl Fn(&'a Snapshot) -> Vec<(&'a str, f64)>,
 ) -> std::fmt::Result {
     let samples = results
@@ -497,7 +495,7 @@ impl Collector for Scrape {
                     ConnectErrorKind::ALL.into_iter().map(move |k| {
                         (
                             [("target", &*r.target), ("reason", k.as_str())],
-                            r.connect_errors[k.index()] as f64,
+                            r.connect_errors.get(k) as f64,
                         )
                     })
                 })
@@ -511,14 +509,14 @@ impl Collector for Scrape {
                     Loss::ALL.into_iter().map(move |l| {
                         (
                             [("target", &*r.target), ("reason", l.as_str())],
-                            r.session_losses[l.index()] as f64,
+                            r.session_losses.get(l) as f64,
                         )
                     })
                 })
                 .collect(),
         )?;
         per_target_by(e, &COLLECTOR_SUCCESS, "collector", rs, |s| {
-            s.collectors
+            s.parts
                 .iter()
                 .map(|c| (c.name, if c.success { 1.0 } else { 0.0 }))
                 .collect()
@@ -530,7 +528,7 @@ impl Collector for Scrape {
                 .collect()
         })?;
         per_target(e, &HIDDEN_CONNECTIONS, rs, |s| {
-            Some(s.hidden_connections as f64)
+            Some(s.sessions.hidden as f64)
         })?;
         family(
             e,
@@ -541,7 +539,7 @@ impl Collector for Scrape {
                     State::ALL.into_iter().map(move |st| {
                         (
                             [("target", &*r.target), ("state", st.as_str())],
-                            s.by_state.get(st) as f64,
+                            s.sessions.by_state.get(st) as f64,
                         )
                     })
                 })
@@ -553,7 +551,7 @@ impl Collector for Scrape {
             rs.iter()
                 .filter_map(|r| Some((r, r.snapshot()?)))
                 .flat_map(|(r, s)| {
-                    s.origins.iter().map(move |o| {
+                    s.sessions.origins.iter().map(move |o| {
                         (
                             [
                                 ("target", &*r.target),
@@ -579,7 +577,8 @@ impl Collector for Scrape {
             .map(|r| {
                 r.snapshot()
                     .map(|s| {
-                        s.over_duration
+                        s.sessions
+                            .over_duration
                             .iter()
                             .map(|o| threshold_label(o.threshold_seconds))
                             .collect()
@@ -595,16 +594,20 @@ impl Collector for Scrape {
                 .filter_map(|(r, labels)| Some((r, r.snapshot()?, labels)))
                 .flat_map(|(r, s, labels)| {
                     State::ALL.into_iter().flat_map(move |st| {
-                        s.over_duration.iter().zip(labels).map(move |(o, label)| {
-                            (
-                                [
-                                    ("target", &*r.target),
-                                    ("state", st.as_str()),
-                                    ("threshold_seconds", label.as_str()),
-                                ],
-                                o.per_state.get(st) as f64,
-                            )
-                        })
+                        s.sessions
+                            .over_duration
+                            .iter()
+                            .zip(labels)
+                            .map(move |(o, label)| {
+                                (
+                                    [
+                                        ("target", &*r.target),
+                                        ("state", st.as_str()),
+                                        ("threshold_seconds", label.as_str()),
+                                    ],
+                                    o.per_state.get(st) as f64,
+                                )
+                            })
                     })
                 })
                 .collect(),
@@ -618,19 +621,21 @@ impl Collector for Scrape {
                     State::ALL.into_iter().map(move |st| {
                         (
                             [("target", &*r.target), ("state", st.as_str())],
-                            s.max_state_duration_seconds.get(st),
+                            s.sessions.max_state_duration_seconds.get(st),
                         )
                     })
                 })
                 .collect(),
         )?;
         per_target(e, &OLDEST_TRANSACTION, rs, |s| {
-            Some(s.oldest_transaction_seconds)
+            Some(s.sessions.oldest_transaction_seconds)
         })?;
         per_target(e, &AVERAGE_CONNECTION_AGE, rs, |s| {
-            s.average_connection_age_seconds
+            s.sessions.average_connection_age_seconds
         })?;
-        per_target(e, &MAX_CONNECTION_AGE, rs, |s| s.max_connection_age_seconds)?;
+        per_target(e, &MAX_CONNECTION_AGE, rs, |s| {
+            s.sessions.max_connection_age_seconds
+        })?;
         per_target(e, &BLOCKED, rs, |s| {
             s.blocking.as_ref().map(|b| b.blocked as f64)
         })?;
@@ -708,8 +713,8 @@ fn limits(
     limit_metric: &Metric,
     used_metric: &Metric,
     label: &'static str,
-    rs: &[ScrapeResult],
-    get: impl Fn(&Snapshot) -> Option<&[crate::snapshot::LimitUse]>,
+    rs: &[TargetReport],
+    get: impl Fn(&Snapshot) -> Option<&[LimitUse]>,
 ) -> std::fmt::Result {
     let entries: Vec<_> = rs
         .iter()
@@ -782,7 +787,7 @@ pub fn to_text_format(openmetrics: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::snapshot::*;
+    use crate::model::*;
     use std::sync::Arc;
     use std::time::Duration;
 
@@ -806,18 +811,14 @@ mod tests {
             &[30.0, 60.0, 0.5],
             10,
         );
-        Snapshot {
-            engine: Engine::PostgreSql,
-            version: "17.2".into(),
-            max_connections: 20,
-            reserved_connections: 3,
-            by_state: facts.by_state,
-            max_state_duration_seconds: facts.max_state_duration_seconds,
-            over_duration: facts.over_duration,
-            origins: facts.origins,
+        let sessions = SessionFacts {
             oldest_transaction_seconds: 0.0,
             average_connection_age_seconds: Some(10.0),
             max_connection_age_seconds: Some(12.0),
+            hidden: 2,
+            ..facts
+        };
+        Snapshot {
             blocking: Some(Blocking::default()),
             locks: Some(vec![LockCount {
                 mode: "AccessShareLock".into(),
@@ -831,8 +832,6 @@ mod tests {
             }]),
             database_limits: Some(vec![]),
             timeouts: vec![("statement_timeout".into(), 0.0)],
-            max_used_connections: None,
-            threads_running: None,
             counters: ServerCounters {
                 deadlocks: Some(1),
                 sessions: Some(9),
@@ -840,25 +839,31 @@ mod tests {
                 refused: None,
                 failed: None,
             },
-            collectors: vec![crate::snapshot::Collector {
+            parts: vec![ReadPart {
                 name: "activity",
                 success: true,
             }],
-            hidden_connections: 2,
             privileges: vec![Privilege {
                 name: "pg_read_all_stats",
                 granted: false,
             }],
+            ..Snapshot::new(Engine::PostgreSql, "17.2", 20, 3, sessions)
         }
     }
 
-    fn result(name: &str, snapshot: Option<Snapshot>) -> ScrapeResult {
-        ScrapeResult {
+    fn result(name: &str, snapshot: Option<Snapshot>) -> TargetReport {
+        TargetReport {
             target: Arc::from(name),
-            outcome: Some(Arc::new(crate::target::ReadOutcome { snapshot })),
+            snapshot: snapshot.map(Arc::new),
             duration: Duration::from_millis(3),
-            connect_errors: [1, 0, 0, 0, 0, 0],
-            session_losses: [0, 1],
+            connect_errors: ConnectErrorCounts {
+                too_many_connections: 1,
+                ..Default::default()
+            },
+            session_losses: LossCounts {
+                hung: 1,
+                ..Default::default()
+            },
             info: Some((Engine::PostgreSql, "17.2".into())),
         }
     }

@@ -1,5 +1,12 @@
 //! flags → config → serve.
 
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -175,7 +175,7 @@ async fn scrape(targets: &[Arc<Target>], headers: &HeaderMap, app: &App) -> Resp
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let format = format_of(headers);
-    let results = futures::future::join_all(targets.iter().map(|t| t.scrape(deadline))).await;
+    let results = futures::future::join_all(targets.iter().map(|t| t.report(deadline))).await;
     match exposition::encode(results, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => (

@@ -26,7 +26,7 @@
 //! "full" from "down", and abandons a slow connect to open another; and it is
 //! PostgreSQL-only, while MySQL targets need the same discipline.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,8 +35,10 @@ use futures::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 use tracing::Instrument;
 
-use crate::engines::{ConnectErrorKind, ReadError, ReadSettings, Reader, Source};
-use crate::snapshot::{Engine, Snapshot};
+use crate::engines::{ReadError, ReadSettings, Reader, Source};
+use crate::model::{
+    ConnectErrorCounts, ConnectErrorKind, Engine, Loss, LossCounts, Snapshot, TargetReport,
+};
 
 /// How long a connect attempt is waited for before it is given up and may be
 /// repeated. Past `connect_timeout` the attempt is counted as a timeout and scrapes
@@ -52,58 +54,9 @@ pub struct Policy {
     pub backoff_max: Duration,
 }
 
-/// What one read produced.
-#[derive(Debug)]
-pub struct ReadOutcome {
-    pub snapshot: Option<Snapshot>,
-}
-
-type SharedRead = Shared<BoxFuture<'static, Arc<ReadOutcome>>>;
+/// A read in flight, which every scrape arriving meanwhile joins.
+type SharedRead = Shared<BoxFuture<'static, Option<Arc<Snapshot>>>>;
 type SharedConnect = Shared<BoxFuture<'static, ()>>;
-
-/// Why the exporter's own session was lost.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loss {
-    /// The server or the network closed it (a restart, a terminated backend).
-    Closed,
-    /// It stopped answering: no sign of life for longer than a statement may take.
-    Hung,
-}
-
-impl Loss {
-    pub const ALL: [Loss; 2] = [Loss::Closed, Loss::Hung];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Loss::Closed => "closed",
-            Loss::Hung => "hung",
-        }
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// Everything the exposition needs about one target for one scrape.
-#[derive(Debug, Clone)]
-pub struct ScrapeResult {
-    pub target: Arc<str>,
-    pub outcome: Option<Arc<ReadOutcome>>,
-    pub duration: Duration,
-    pub connect_errors: [u64; 6],
-    /// Sessions lost, indexed by [`Loss`].
-    pub session_losses: [u64; 2],
-    /// Engine and version from the last successful read, so that `target_info`
-    /// survives an outage.
-    pub info: Option<(Engine, String)>,
-}
-
-impl ScrapeResult {
-    pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.outcome.as_ref().and_then(|o| o.snapshot.as_ref())
-    }
-}
 
 #[derive(Debug, Default)]
 struct Backoff {
@@ -130,8 +83,8 @@ pub struct Target {
     slot: Mutex<Slot>,
     backoff: Mutex<Backoff>,
     inflight: Mutex<Option<SharedRead>>,
-    connect_errors: [AtomicU64; 6],
-    losses: [AtomicU64; 2],
+    connect_errors: Mutex<ConnectErrorCounts>,
+    losses: Mutex<LossCounts>,
     info: Mutex<Option<(Engine, String)>>,
     /// Whether "this server version is not supported" was already logged.
     said_unsupported: AtomicBool,
@@ -208,29 +161,26 @@ impl Target {
         }
     }
 
-    /// Reads the target, sharing a read already in flight, and gives up waiting at
-    /// `deadline` (the scrape's own deadline; the read goes on for the others).
-    pub async fn scrape(self: &Arc<Self>, deadline: Instant) -> ScrapeResult {
+    /// This target's part of a scrape: reads the target, sharing a read already in
+    /// flight, and gives up waiting at `deadline` (the scrape's own deadline; the
+    /// read goes on for the others).
+    pub async fn report(self: &Arc<Self>, deadline: Instant) -> TargetReport {
         let started = Instant::now();
         let read = self.join_or_start_read();
-        let outcome = tokio::time::timeout_at(deadline, read).await.ok();
-        if outcome.is_none() {
+        let finished = tokio::time::timeout_at(deadline, read).await;
+        if finished.is_err() {
             // Debug, not warn: a client looping with a tiny timeout would flood the
             // log; `dbconn_up 0` in its own answer says it.
             tracing::debug!(target_name = %self.name, "scrape deadline reached before the read finished; the read goes on for later scrapes");
         }
-        ScrapeResult {
+        TargetReport {
             target: self.name.clone(),
-            outcome,
+            snapshot: finished.ok().flatten(),
             duration: started.elapsed(),
-            connect_errors: self.connect_error_counts(),
-            session_losses: std::array::from_fn(|i| self.losses[i].load(Ordering::Relaxed)),
+            connect_errors: *lock(&self.connect_errors),
+            session_losses: *lock(&self.losses),
             info: lock(&self.info).clone(),
         }
-    }
-
-    pub fn connect_error_counts(&self) -> [u64; 6] {
-        std::array::from_fn(|i| self.connect_errors[i].load(Ordering::Relaxed))
     }
 
     fn join_or_start_read(self: &Arc<Self>) -> SharedRead {
@@ -240,22 +190,17 @@ impl Target {
         }
         let guard = ReadGuard(Arc::clone(self));
         let task = tokio::spawn(async move {
-            let outcome = Arc::new(guard.0.read().await);
+            let snapshot = guard.0.read().await.map(Arc::new);
             drop(guard);
-            outcome
+            snapshot
         });
-        let read = async move {
-            task.await
-                .unwrap_or_else(|_| Arc::new(ReadOutcome { snapshot: None }))
-        }
-        .boxed()
-        .shared();
+        let read = async move { task.await.ok().flatten() }.boxed().shared();
         *inflight = Some(read.clone());
         read
     }
 
-    async fn read(self: &Arc<Self>) -> ReadOutcome {
-        let down = ReadOutcome { snapshot: None };
+    async fn read(self: &Arc<Self>) -> Option<Snapshot> {
+        let down = None;
         // At most two attempts: a session found dead (server restarted) is replaced
         // once within the same read, so the first scrape after a restart succeeds.
         for attempt in 0..2 {
@@ -266,9 +211,7 @@ impl Target {
                 Watched::Done(Ok(snapshot)) => {
                     *lock(&self.info) = Some((snapshot.engine, snapshot.version.clone()));
                     self.put_back(session);
-                    return ReadOutcome {
-                        snapshot: Some(snapshot),
-                    };
+                    return Some(snapshot);
                 }
                 Watched::Done(Err(ReadError::Lost(e))) => {
                     self.lost(Loss::Closed);
@@ -381,7 +324,7 @@ impl Target {
     }
 
     fn lost(&self, loss: Loss) {
-        self.losses[loss.index()].fetch_add(1, Ordering::Relaxed);
+        *lock(&self.losses).get_mut(loss) += 1;
     }
 
     /// Starts the one connect attempt, unless the backoff forbids one now. Must be
@@ -475,7 +418,7 @@ impl Target {
     }
 
     fn count(&self, kind: ConnectErrorKind) {
-        self.connect_errors[kind.index()].fetch_add(1, Ordering::Relaxed);
+        *lock(&self.connect_errors).get_mut(kind) += 1;
     }
 }
 
@@ -498,7 +441,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use crate::engines::{ConnectError, Progress};
-    use crate::snapshot::{PerState, ServerCounters};
+    use crate::model::summarize_sessions;
     use std::sync::atomic::AtomicUsize;
 
     #[test]
@@ -627,30 +570,13 @@ mod tests {
     }
 
     fn snapshot() -> Snapshot {
-        Snapshot {
-            engine: Engine::PostgreSql,
-            version: "17".into(),
-            max_connections: 10,
-            reserved_connections: 0,
-            by_state: PerState::default(),
-            max_state_duration_seconds: PerState::default(),
-            over_duration: vec![],
-            origins: vec![],
-            oldest_transaction_seconds: 0.0,
-            average_connection_age_seconds: None,
-            max_connection_age_seconds: None,
-            blocking: None,
-            locks: None,
-            user_limits: None,
-            database_limits: None,
-            timeouts: vec![],
-            max_used_connections: None,
-            threads_running: None,
-            counters: ServerCounters::default(),
-            collectors: vec![],
-            hidden_connections: 0,
-            privileges: vec![],
-        }
+        Snapshot::new(
+            Engine::PostgreSql,
+            "17",
+            10,
+            0,
+            summarize_sessions(Vec::new(), &[], 10),
+        )
     }
 
     fn target(fake: &Arc<Fake>) -> Arc<Target> {
@@ -681,13 +607,13 @@ mod tests {
         let t = target(&fake);
         // The impatient scrape starts the read and gives up at once; a patient
         // one joins the same read and gets its answer.
-        let impatient = t.scrape(in_(1)).await;
+        let impatient = t.report(in_(1)).await;
         assert!(impatient.snapshot().is_none());
-        let patient = t.scrape(in_(10_000)).await;
+        let patient = t.report(in_(10_000)).await;
         assert!(patient.snapshot().is_some());
         // Interleaved for a while: every patient scrape is answered.
         for _ in 0..20 {
-            let (short, long) = tokio::join!(t.scrape(in_(1)), t.scrape(in_(10_000)));
+            let (short, long) = tokio::join!(t.report(in_(1)), t.report(in_(10_000)));
             assert!(short.snapshot().is_none());
             assert!(long.snapshot().is_some());
         }
@@ -698,10 +624,10 @@ mod tests {
     async fn a_panicking_read_is_cleared_and_the_next_read_works() {
         let fake = Fake::new(Behaviour::Panic);
         let t = target(&fake);
-        assert!(t.scrape(in_(5_000)).await.snapshot().is_none());
+        assert!(t.report(in_(5_000)).await.snapshot().is_none());
         *lock(&fake.behaviour) = Behaviour::Answer(Duration::from_millis(10));
         // Not stuck on the panicked read: the next scrape reads anew.
-        assert!(t.scrape(in_(5_000)).await.snapshot().is_some());
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
         assert!(fake.peak.load(Ordering::SeqCst) <= 1);
     }
 
@@ -714,7 +640,7 @@ mod tests {
         // Scrapes every 300 ms for 20 s while the login takes 30 s.
         let mut next = t0;
         while t0.elapsed() < Duration::from_secs(20) {
-            let r = t.scrape(in_(250)).await;
+            let r = t.report(in_(250)).await;
             assert!(r.snapshot().is_none());
             next += Duration::from_millis(300);
             tokio::time::sleep_until(next).await;
@@ -722,13 +648,10 @@ mod tests {
         assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
         assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
         // Counted once as a timeout, not once per scrape.
-        assert_eq!(
-            t.connect_error_counts()[ConnectErrorKind::Timeout.index()],
-            1
-        );
+        assert_eq!(lock(&t.connect_errors).timeout, 1);
         // The login completes: the same attempt becomes the session.
         tokio::time::sleep_until(t0 + Duration::from_secs(31)).await;
-        assert!(t.scrape(in_(5_000)).await.snapshot().is_some());
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
         assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
     }
 
@@ -745,7 +668,7 @@ mod tests {
             "the attempt was dropped"
         );
         *lock(&fake.connect_delay) = Duration::ZERO;
-        assert!(t.scrape(in_(5_000)).await.snapshot().is_some());
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
         assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
         assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
     }
@@ -754,11 +677,11 @@ mod tests {
     async fn a_hung_session_is_replaced_never_doubled() {
         let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
         let t = target(&fake);
-        assert!(t.scrape(in_(5_000)).await.snapshot().is_some());
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
         *lock(&fake.behaviour) = Behaviour::Hang;
         let started = Instant::now();
         let mut scrapes = 0;
-        while t.scrape(in_(5_000)).await.session_losses[Loss::Hung.index()] == 0 {
+        while t.report(in_(5_000)).await.session_losses.hung == 0 {
             scrapes += 1;
             assert!(scrapes < 10, "the hung session was never given up");
         }
@@ -771,7 +694,7 @@ mod tests {
         );
         *lock(&fake.behaviour) = Behaviour::Answer(Duration::from_millis(10));
         tokio::time::sleep(Duration::from_millis(200)).await;
-        assert!(t.scrape(in_(5_000)).await.snapshot().is_some());
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
         assert_eq!(fake.connects.load(Ordering::SeqCst), 2);
         assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
     }
@@ -781,9 +704,9 @@ mod tests {
         // Five seconds, five times the statement timeout, but alive throughout.
         let fake = Fake::new(Behaviour::Answer(Duration::from_secs(5)));
         let t = target(&fake);
-        let r = t.scrape(in_(10_000)).await;
+        let r = t.report(in_(10_000)).await;
         assert!(r.snapshot().is_some());
-        assert_eq!(r.session_losses, [0, 0]);
+        assert_eq!(r.session_losses, LossCounts::default());
         assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
     }
 
@@ -792,10 +715,10 @@ mod tests {
         let fake = Fake::new(Behaviour::Unsupported);
         let t = target(&fake);
         for _ in 0..5 {
-            assert!(t.scrape(in_(5_000)).await.snapshot().is_none());
+            assert!(t.report(in_(5_000)).await.snapshot().is_none());
         }
         assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
         assert!(t.said_unsupported.load(Ordering::Relaxed));
-        assert_eq!(t.connect_error_counts(), [0; 6]);
+        assert_eq!(*lock(&t.connect_errors), ConnectErrorCounts::default());
     }
 }

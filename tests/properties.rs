@@ -17,8 +17,7 @@ use proptest::test_runner::{Config as RunnerConfig, TestRunner};
 use dbconn_exporter::config::{Cli, Config};
 use dbconn_exporter::dsn;
 use dbconn_exporter::exposition::{self, Format};
-use dbconn_exporter::snapshot::*;
-use dbconn_exporter::target::{ReadOutcome, ScrapeResult};
+use dbconn_exporter::model::*;
 
 fn load(args: &[String]) -> Result<Config, String> {
     let mut all = vec!["dbconn_exporter".to_string()];
@@ -174,18 +173,8 @@ fn snapshot_with_names(names: &[(String, String, String)]) -> Snapshot {
             over: vec![1, 0, 0],
         });
     let facts = summarize_sessions(groups, &thresholds, 8);
+    let version = names.first().map(|n| n.2.clone()).unwrap_or_default();
     Snapshot {
-        engine: Engine::PostgreSql,
-        version: names.first().map(|n| n.2.clone()).unwrap_or_default(),
-        max_connections: 100,
-        reserved_connections: 3,
-        by_state: facts.by_state,
-        max_state_duration_seconds: facts.max_state_duration_seconds,
-        over_duration: facts.over_duration,
-        origins: facts.origins,
-        oldest_transaction_seconds: 0.0,
-        average_connection_age_seconds: Some(10.0),
-        max_connection_age_seconds: Some(10.0),
         blocking: Some(Blocking::default()),
         locks: Some(vec![]),
         user_limits: Some(
@@ -199,13 +188,7 @@ fn snapshot_with_names(names: &[(String, String, String)]) -> Snapshot {
                 .collect(),
         ),
         database_limits: Some(vec![]),
-        timeouts: vec![],
-        max_used_connections: None,
-        threads_running: None,
-        counters: ServerCounters::default(),
-        collectors: vec![],
-        hidden_connections: 0,
-        privileges: vec![],
+        ..Snapshot::new(Engine::PostgreSql, version, 100, 3, facts)
     }
 }
 
@@ -238,14 +221,12 @@ fn any_label_value_gives_parseable_openmetrics() {
                     target
                 };
                 let snapshot = snapshot_with_names(&names);
-                let result = ScrapeResult {
+                let result = TargetReport {
                     target: Arc::from(target.as_str()),
-                    outcome: Some(Arc::new(ReadOutcome {
-                        snapshot: Some(snapshot),
-                    })),
+                    snapshot: Some(Arc::new(snapshot)),
                     duration: Duration::from_millis(2),
-                    connect_errors: [0; 6],
-                    session_losses: [0; 2],
+                    connect_errors: ConnectErrorCounts::default(),
+                    session_losses: LossCounts::default(),
                     info: None,
                 };
                 let text = exposition::encode(vec![result], Format::OpenMetrics)

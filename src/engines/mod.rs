@@ -1,4 +1,4 @@
-//! The engine readers: SQL in, [`Snapshot`](crate::snapshot::Snapshot) out.
+//! The engine readers: SQL in, [`Snapshot`](crate::model::Snapshot) out.
 //!
 //! Each engine owns its connection setup, its error classification and its
 //! version-gated SQL; nothing outside `engines/` knows SQL. The rest of the exporter
@@ -17,72 +17,34 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
-use crate::snapshot::Snapshot;
+use crate::model::{ConnectErrorKind, Snapshot};
 
-/// Why the exporter's own connect failed. "Full" and "down" must never look the same:
-/// an on-call engineer reads this to tell a saturated server from a dead one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ConnectErrorKind {
-    TooManyConnections,
-    AuthFailed,
-    Unreachable,
-    Timeout,
-    Tls,
-    Other,
-}
-
-impl ConnectErrorKind {
-    pub const ALL: [ConnectErrorKind; 6] = [
-        ConnectErrorKind::TooManyConnections,
-        ConnectErrorKind::AuthFailed,
-        ConnectErrorKind::Unreachable,
-        ConnectErrorKind::Timeout,
-        ConnectErrorKind::Tls,
-        ConnectErrorKind::Other,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ConnectErrorKind::TooManyConnections => "too_many_connections",
-            ConnectErrorKind::AuthFailed => "auth_failed",
-            ConnectErrorKind::Unreachable => "unreachable",
-            ConnectErrorKind::Timeout => "timeout",
-            ConnectErrorKind::Tls => "tls",
-            ConnectErrorKind::Other => "other",
-        }
+/// Classifies an I/O error met while opening the socket or during the handshake.
+pub fn classify_io(err: &std::io::Error) -> ConnectErrorKind {
+    use std::io::ErrorKind as K;
+    // A name that does not resolve: std reports getaddrinfo's failure with no
+    // ErrorKind of its own, only this text; tokio says the second when the name
+    // resolved to no address.
+    let text = err.to_string();
+    if text.contains("failed to lookup address information")
+        || text.contains("could not resolve to any address")
+    {
+        return ConnectErrorKind::Unreachable;
     }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    /// Classifies an I/O error met while opening the socket or during the handshake.
-    pub fn from_io(err: &std::io::Error) -> ConnectErrorKind {
-        use std::io::ErrorKind as K;
-        // A name that does not resolve: std reports getaddrinfo's failure with no
-        // ErrorKind of its own, only this text; tokio says the second when the name
-        // resolved to no address.
-        let text = err.to_string();
-        if text.contains("failed to lookup address information")
-            || text.contains("could not resolve to any address")
-        {
-            return ConnectErrorKind::Unreachable;
-        }
-        match err.kind() {
-            K::TimedOut | K::WouldBlock => ConnectErrorKind::Timeout,
-            K::ConnectionRefused
-            | K::ConnectionReset
-            | K::ConnectionAborted
-            | K::NotConnected
-            | K::AddrNotAvailable
-            | K::BrokenPipe
-            | K::UnexpectedEof
-            | K::NotFound
-            | K::HostUnreachable
-            | K::NetworkUnreachable
-            | K::NetworkDown => ConnectErrorKind::Unreachable,
-            _ => ConnectErrorKind::Other,
-        }
+    match err.kind() {
+        K::TimedOut | K::WouldBlock => ConnectErrorKind::Timeout,
+        K::ConnectionRefused
+        | K::ConnectionReset
+        | K::ConnectionAborted
+        | K::NotConnected
+        | K::AddrNotAvailable
+        | K::BrokenPipe
+        | K::UnexpectedEof
+        | K::NotFound
+        | K::HostUnreachable
+        | K::NetworkUnreachable
+        | K::NetworkDown => ConnectErrorKind::Unreachable,
+        _ => ConnectErrorKind::Other,
     }
 }
 

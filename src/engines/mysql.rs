@@ -35,11 +35,11 @@ use std::time::Duration;
 use mysql_async::prelude::Queryable;
 use mysql_async::{Conn, Opts, OptsBuilder, Row, SslOpts, Value};
 
-use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings, tls};
+use super::{ConnectError, Progress, ReadError, ReadSettings, tls};
 use crate::dsn;
-use crate::snapshot::{
-    Blocking, Collector, Engine, LimitUse, LockCount, Origin, Privilege, ServerCounters,
-    SessionGroup, Snapshot, State, summarize_sessions,
+use crate::model::{
+    Blocking, ConnectErrorKind, Engine, LimitUse, LockCount, Origin, Privilege, ReadPart,
+    ServerCounters, SessionGroup, Snapshot, State, summarize_sessions,
 };
 
 /// The `program_name` connect attribute the exporter sends (shown by
@@ -49,25 +49,18 @@ pub const PROGRAM_NAME: &str = "dbconn_exporter";
 /// The database label of a session without a default database.
 pub const NO_DATABASE: &str = "(none)";
 
-/// MySQL or MariaDB: they share the protocol, not the catalog.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flavor {
-    MySql,
-    MariaDb,
-}
-
 /// A server version, major.minor.patch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Version(pub u16, pub u16, pub u16);
 
 /// Reads flavour and version from `SELECT VERSION(), @@version_comment`.
-pub fn detect(version: &str, comment: &str) -> (Flavor, Version) {
+pub fn detect(version: &str, comment: &str) -> (Engine, Version) {
     let flavor = if version.to_ascii_lowercase().contains("mariadb")
         || comment.to_ascii_lowercase().contains("mariadb")
     {
-        Flavor::MariaDb
+        Engine::MariaDb
     } else {
-        Flavor::MySql
+        Engine::MySql
     };
     // MariaDB 10.x once reported "5.5.5-10.x.y-MariaDB" to old clients.
     let text = version.strip_prefix("5.5.5-").unwrap_or(version);
@@ -275,7 +268,7 @@ fn classify_connect_error(err: &mysql_async::Error) -> ConnectError {
         {
             ConnectErrorKind::Tls
         }
-        Error::Io(IoError::Io(io)) => ConnectErrorKind::from_io(io),
+        Error::Io(IoError::Io(io)) => super::classify_io(io),
         Error::Io(IoError::Tls(_)) => ConnectErrorKind::Tls,
         // `ssl-mode=required` (or stricter) against a server that offers no TLS.
         Error::Driver(mysql_async::DriverError::NoClientSslFlagFromServer) => ConnectErrorKind::Tls,
@@ -428,12 +421,12 @@ fn in_list(names: &[&str]) -> String {
 }
 
 /// The SQL of an account that holds `PROCESS`.
-pub fn sql_for(flavor: Flavor, version: Version, settings: &ReadSettings) -> Sql {
+pub fn sql_for(flavor: Engine, version: Version, settings: &ReadSettings) -> Sql {
     sql_for_visibility(flavor, version, Visibility::AllThreads, settings)
 }
 
 pub fn sql_for_visibility(
-    flavor: Flavor,
+    flavor: Engine,
     version: Version,
     visibility: Visibility,
     settings: &ReadSettings,
@@ -449,20 +442,21 @@ pub fn sql_for_visibility(
         "SET SESSION TRANSACTION READ ONLY".to_string(),
     ];
     match flavor {
-        Flavor::MariaDb => session_setup.push(format!(
+        Engine::MariaDb => session_setup.push(format!(
             "SET SESSION max_statement_time = {statement_secs:.3}"
         )),
-        Flavor::MySql if version >= Version(5, 7, 8) => session_setup.push(format!(
+        Engine::MySql if version >= Version(5, 7, 8) => session_setup.push(format!(
             "SET SESSION max_execution_time = {}",
             settings.statement_timeout.as_millis().max(1)
         )),
-        Flavor::MySql => {}
+        // Older MySQL has no statement time limit; a PostgreSQL engine never gets here.
+        Engine::MySql | Engine::PostgreSql => {}
     }
 
     // MySQL 8.0.22+ has the processlist in performance_schema (the
     // information_schema one is deprecated and takes a global mutex).
     let processlist = match flavor {
-        Flavor::MySql if version >= Version(8, 0, 22) => "performance_schema.processlist",
+        Engine::MySql if version >= Version(8, 0, 22) => "performance_schema.processlist",
         _ => "information_schema.PROCESSLIST",
     };
     // Whole seconds (TIME), not MariaDB's TIME_MS: TIME_MS is a DECIMAL, and MAX and
@@ -505,7 +499,7 @@ pub fn sql_for_visibility(
              GROUP BY 1, 2, 3, 4"
         ),
     };
-    let lock_views_in_performance_schema = flavor == Flavor::MySql && version >= Version(8, 0, 1);
+    let lock_views_in_performance_schema = flavor == Engine::MySql && version >= Version(8, 0, 1);
     let blocking = if lock_views_in_performance_schema {
         "SELECT COUNT(DISTINCT w.REQUESTING_ENGINE_TRANSACTION_ID), \
          COUNT(DISTINCT w.BLOCKING_ENGINE_TRANSACTION_ID), \
@@ -603,7 +597,7 @@ async fn warn_without_process(conn: &mut Conn) -> Result<(), mysql_async::Error>
 
 pub struct Session {
     conn: Conn,
-    flavor: Flavor,
+    flavor: Engine,
     version: String,
     sql: Arc<Sql>,
     lost: bool,
@@ -767,9 +761,9 @@ impl Session {
             .filter(|(name, _)| !self.unsupported.contains(name))
             .collect();
         let mut results = self.run(&parts, sql.required_parts()).await?;
-        let collectors: Vec<Collector> = COLLECTORS
+        let collectors: Vec<ReadPart> = COLLECTORS
             .iter()
-            .map(|name| Collector {
+            .map(|name| ReadPart {
                 name,
                 success: parts
                     .iter()
@@ -832,27 +826,13 @@ impl Session {
             )
         });
 
+        // The processlist does not tell when a session connected.
+        facts.average_connection_age_seconds = None;
+        facts.max_connection_age_seconds = None;
         Ok(Snapshot {
-            engine: match self.flavor {
-                Flavor::MySql => Engine::MySql,
-                Flavor::MariaDb => Engine::MariaDb,
-            },
-            version: self.version.clone(),
-            max_connections,
-            // The extra admin slot (SUPER / CONNECTION_ADMIN) comes on top of
-            // max_connections; ordinary logins may use all of it.
-            reserved_connections: 0,
-            by_state: facts.by_state,
-            max_state_duration_seconds: facts.max_state_duration_seconds,
-            over_duration: facts.over_duration,
-            origins: facts.origins,
-            oldest_transaction_seconds: facts.oldest_transaction_seconds,
-            average_connection_age_seconds: None,
-            max_connection_age_seconds: None,
             blocking: blocking.map(|rows| parse_blocking(&rows)),
             locks: locks.map(|rows| parse_locks(&rows)),
             user_limits,
-            database_limits: None,
             timeouts: timeouts(&variables),
             max_used_connections: status_u64("Max_used_connections"),
             threads_running: status_u64("Threads_running"),
@@ -863,12 +843,14 @@ impl Session {
                 refused: status_u64("Connection_errors_max_connections"),
                 failed: status_u64("Aborted_connects"),
             },
-            collectors,
-            hidden_connections: facts.hidden,
+            parts: collectors,
             privileges: vec![Privilege {
                 name: PROCESS,
                 granted: sql.visibility == Visibility::AllThreads,
             }],
+            // The extra admin slot (SUPER / CONNECTION_ADMIN) comes on top of
+            // max_connections; ordinary logins may use all of it: nothing reserved.
+            ..Snapshot::new(self.flavor, self.version.clone(), max_connections, 0, facts)
         })
     }
 }
@@ -1081,21 +1063,21 @@ mod tests {
     fn flavour_and_version_are_detected() {
         assert_eq!(
             detect("10.11.19-MariaDB-0+deb12u1", "Debian 12"),
-            (Flavor::MariaDb, Version(10, 11, 19))
+            (Engine::MariaDb, Version(10, 11, 19))
         );
         assert_eq!(
             detect("5.5.5-10.6.12-MariaDB", ""),
-            (Flavor::MariaDb, Version(10, 6, 12))
+            (Engine::MariaDb, Version(10, 6, 12))
         );
         assert_eq!(
             detect("8.0.36", "MySQL Community Server - GPL"),
-            (Flavor::MySql, Version(8, 0, 36))
+            (Engine::MySql, Version(8, 0, 36))
         );
         assert_eq!(
             detect("11.4.2-MariaDB", "mariadb.org binary distribution"),
-            (Flavor::MariaDb, Version(11, 4, 2))
+            (Engine::MariaDb, Version(11, 4, 2))
         );
-        assert_eq!(detect("5.7.44-log", ""), (Flavor::MySql, Version(5, 7, 44)));
+        assert_eq!(detect("5.7.44-log", ""), (Engine::MySql, Version(5, 7, 44)));
     }
 
     #[test]
@@ -1135,7 +1117,7 @@ mod tests {
     #[test]
     fn each_flavour_and_version_gets_its_sql() {
         let s = settings();
-        let maria = sql_for(Flavor::MariaDb, Version(10, 11, 0), &s);
+        let maria = sql_for(Engine::MariaDb, Version(10, 11, 0), &s);
         assert!(maria.activity.contains("information_schema.PROCESSLIST"));
         assert!(!maria.activity.contains("TIME_MS"), "DECIMAL is slow");
         assert!(!maria.activity.contains("JOIN"), "a semi-join is cheaper");
@@ -1164,7 +1146,7 @@ mod tests {
                 .any(|q| q == "SET SESSION lock_wait_timeout = 1")
         );
 
-        let mysql8 = sql_for(Flavor::MySql, Version(8, 0, 36), &s);
+        let mysql8 = sql_for(Engine::MySql, Version(8, 0, 36), &s);
         assert!(mysql8.activity.contains("performance_schema.processlist"));
         assert!(
             mysql8
@@ -1185,11 +1167,11 @@ mod tests {
                 .any(|q| q.contains("max_statement_time"))
         );
 
-        let mysql84 = sql_for(Flavor::MySql, Version(8, 4, 0), &s);
+        let mysql84 = sql_for(Engine::MySql, Version(8, 4, 0), &s);
         assert_eq!(mysql84.activity, mysql8.activity);
 
         // 8.0.0-8.0.21: data_lock views exist, the processlist table does not yet.
-        let mysql8_early = sql_for(Flavor::MySql, Version(8, 0, 18), &s);
+        let mysql8_early = sql_for(Engine::MySql, Version(8, 0, 18), &s);
         assert!(
             mysql8_early
                 .activity
@@ -1201,7 +1183,7 @@ mod tests {
                 .contains("performance_schema.data_lock_waits")
         );
 
-        let mysql57 = sql_for(Flavor::MySql, Version(5, 7, 44), &s);
+        let mysql57 = sql_for(Engine::MySql, Version(5, 7, 44), &s);
         assert!(mysql57.activity.contains("information_schema.PROCESSLIST"));
         assert!(
             mysql57
@@ -1215,7 +1197,7 @@ mod tests {
                 .any(|q| q.contains("max_execution_time"))
         );
 
-        let mysql56 = sql_for(Flavor::MySql, Version(5, 6, 51), &s);
+        let mysql56 = sql_for(Engine::MySql, Version(5, 6, 51), &s);
         assert!(
             !mysql56
                 .session_setup
@@ -1223,9 +1205,9 @@ mod tests {
                 .any(|q| q.contains("max_execution_time"))
         );
 
-        let maria106 = sql_for(Flavor::MariaDb, Version(10, 6, 0), &s);
+        let maria106 = sql_for(Engine::MariaDb, Version(10, 6, 0), &s);
         assert_eq!(maria106.activity, maria.activity);
-        let maria11 = sql_for(Flavor::MariaDb, Version(11, 4, 0), &s);
+        let maria11 = sql_for(Engine::MariaDb, Version(11, 4, 0), &s);
         assert_eq!(maria11.blocking, maria.blocking);
     }
 
@@ -1233,7 +1215,7 @@ mod tests {
     fn thresholds_become_columns_in_whole_seconds() {
         let mut s = settings();
         s.thresholds = vec![30.0, 60.0, 1.5];
-        let sql = sql_for(Flavor::MariaDb, Version(10, 11, 0), &s);
+        let sql = sql_for(Engine::MariaDb, Version(10, 11, 0), &s);
         assert!(sql.activity.contains("COUNT(IF(p.TIME >= 30, 1, NULL))"));
         assert!(sql.activity.contains("COUNT(IF(p.TIME >= 60, 1, NULL))"));
         assert!(sql.activity.contains("COUNT(IF(p.TIME >= 2, 1, NULL))"));
@@ -1257,9 +1239,9 @@ mod tests {
     fn the_sql_follows_the_process_privilege() {
         let s = settings();
         for (flavor, version) in [
-            (Flavor::MariaDb, Version(10, 11, 0)),
-            (Flavor::MySql, Version(8, 0, 36)),
-            (Flavor::MySql, Version(5, 7, 44)),
+            (Engine::MariaDb, Version(10, 11, 0)),
+            (Engine::MySql, Version(8, 0, 36)),
+            (Engine::MySql, Version(5, 7, 44)),
         ] {
             let all = sql_for_visibility(flavor, version, Visibility::AllThreads, &s);
             // The privileged read is the one it always was.

@@ -34,11 +34,11 @@ use tokio_postgres::{Client, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{self, Verify};
-use super::{ConnectError, ConnectErrorKind, Progress, ReadError, ReadSettings};
+use super::{ConnectError, Progress, ReadError, ReadSettings};
 use crate::dsn::{self, percent_decode, quote_keyword_value};
-use crate::snapshot::{
-    Blocking, Collector, Engine, LimitUse, LockCount, Origin, Privilege, ServerCounters,
-    SessionGroup, Snapshot, State, summarize_sessions,
+use crate::model::{
+    Blocking, ConnectErrorKind, Engine, LimitUse, LockCount, Origin, Privilege, ReadPart,
+    ServerCounters, SessionGroup, Snapshot, State, summarize_sessions,
 };
 
 /// The name the exporter gives itself on every session, so that DBAs (and the
@@ -204,7 +204,7 @@ fn classify_connect_error(err: &tokio_postgres::Error) -> ConnectError {
     } else if is_tls_error(err) {
         ConnectErrorKind::Tls
     } else if let Some(io) = find_io_error(err) {
-        ConnectErrorKind::from_io(io)
+        super::classify_io(io)
     } else if err.is_closed() || message.contains("connection closed") {
         ConnectErrorKind::Unreachable
     } else if message.contains("timeout") || message.contains("timed out") {
@@ -643,11 +643,11 @@ impl Session {
         };
 
         let mut collectors = vec![
-            Collector {
+            ReadPart {
                 name: "activity",
                 success: true,
             },
-            Collector {
+            ReadPart {
                 name: "settings",
                 success: true,
             },
@@ -656,7 +656,7 @@ impl Session {
             if let Some(e) = &error {
                 tracing::warn!(collector = name, error = %e, "part of the read failed");
             }
-            collectors.push(Collector {
+            collectors.push(ReadPart {
                 name,
                 success: error.is_none(),
             });
@@ -744,41 +744,35 @@ impl Session {
         let database_limits =
             names_ok.then(|| limit_use(&self.names.database_limits, &facts.per_database));
 
+        // Unknown until the names statement has run once; hidden sessions tell on
+        // their own.
+        let privileges = match (self.reads_all_stats, facts.hidden) {
+            (Some(granted), 0) => vec![Privilege {
+                name: READ_ALL_STATS,
+                granted,
+            }],
+            (None, 0) => Vec::new(),
+            (_, _) => vec![Privilege {
+                name: READ_ALL_STATS,
+                granted: false,
+            }],
+        };
         Ok(Snapshot {
-            engine: Engine::PostgreSql,
-            version: self.version.clone(),
-            max_connections: server.max_connections,
-            reserved_connections: server.reserved_connections,
-            by_state: facts.by_state,
-            max_state_duration_seconds: facts.max_state_duration_seconds,
-            over_duration: facts.over_duration,
-            origins: facts.origins,
-            oldest_transaction_seconds: facts.oldest_transaction_seconds,
-            average_connection_age_seconds: Some(facts.average_connection_age_seconds),
-            max_connection_age_seconds: Some(facts.max_connection_age_seconds),
             blocking,
             locks,
             user_limits,
             database_limits,
             timeouts: server.timeouts,
-            max_used_connections: None,
-            threads_running: None,
             counters,
-            collectors,
-            hidden_connections: facts.hidden,
-            // Unknown until the names statement has run once; hidden sessions
-            // tell on their own.
-            privileges: match (self.reads_all_stats, facts.hidden) {
-                (Some(granted), 0) => vec![Privilege {
-                    name: READ_ALL_STATS,
-                    granted,
-                }],
-                (None, 0) => Vec::new(),
-                (_, _) => vec![Privilege {
-                    name: READ_ALL_STATS,
-                    granted: false,
-                }],
-            },
+            parts: collectors,
+            privileges,
+            ..Snapshot::new(
+                Engine::PostgreSql,
+                self.version.clone(),
+                server.max_connections,
+                server.reserved_connections,
+                facts,
+            )
         })
     }
 }

@@ -1,0 +1,23 @@
+//! The types every stage shares: what a read of a database found, and what a
+//! target reports for a scrape.
+//!
+//! Engines produce a [`Snapshot`]; the target wraps it, with its own counters, in a
+//! [`TargetReport`]; the exposition turns reports into metrics. None of these types
+//! knows SQL, sessions or the metric format, so each stage can be tested with values
+//! built by hand.
+
+mod engine;
+mod report;
+mod sessions;
+mod snapshot;
+mod state;
+
+pub use engine::Engine;
+pub use report::{ConnectErrorCounts, ConnectErrorKind, Loss, LossCounts, TargetReport};
+pub use sessions::{
+    Origin, OriginCount, OverDuration, SessionFacts, SessionGroup, summarize_sessions,
+};
+pub use snapshot::{
+    Blocking, LimitUse, LockCount, Privilege, ReadPart, ServerCounters, Snapshot, usage_ratio,
+};
+pub use state::{PerState, State};
