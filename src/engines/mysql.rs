@@ -965,7 +965,7 @@ fn parse_activity(rows: &[impl Cells], thresholds: usize) -> Result<Vec<SessionG
         }
         let command = text(row, 3).unwrap_or_default();
         let in_trx = number(row, 4).unwrap_or(0.0) > 0.0;
-        let Some(state) = State::from_mysql(&command, in_trx) else {
+        let Some(state) = state_of(&command, in_trx) else {
             continue;
         };
         let count = number(row, 5).unwrap_or(0.0) as u64;
@@ -1046,9 +1046,33 @@ fn parse_locks(rows: &[Row]) -> Vec<LockCount> {
         .collect()
 }
 
+/// Maps a MySQL/MariaDB processlist `COMMAND`, given whether the thread has an open
+/// InnoDB transaction. `None` means the thread is not a client session at all.
+fn state_of(command: &str, in_transaction: bool) -> Option<State> {
+    match command {
+        "Sleep" if in_transaction => Some(State::IdleInTransaction),
+        "Sleep" => Some(State::Idle),
+        "Daemon" | "Binlog Dump" | "Binlog Dump GTID" | "Connect" | "Slave_IO" | "Slave_SQL"
+        | "Slave_worker" | "Register Slave" => None,
+        "Killed" | "Connect Out" => Some(State::Other),
+        _ => Some(State::Active),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mysql_commands_map_to_the_contract() {
+        assert_eq!(state_of("Sleep", false), Some(State::Idle));
+        assert_eq!(state_of("Sleep", true), Some(State::IdleInTransaction));
+        assert_eq!(state_of("Query", false), Some(State::Active));
+        assert_eq!(state_of("Execute", true), Some(State::Active));
+        assert_eq!(state_of("Daemon", false), None);
+        assert_eq!(state_of("Binlog Dump", false), None);
+        assert_eq!(state_of("Slave_SQL", false), None);
+    }
 
     fn settings() -> ReadSettings {
         ReadSettings {

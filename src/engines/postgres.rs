@@ -1085,7 +1085,7 @@ fn parse_activity(rows: &[Row], names: &Names) -> Result<Vec<SessionGroup>, Stri
                     user: name_of(&names.roles, usesysid),
                     application,
                 },
-                state: State::from_postgres(state.as_deref()),
+                state: state_of(state.as_deref()),
                 count: count.max(0) as u64,
                 max_state_seconds: max_state,
                 sum_age_seconds: sum_age,
@@ -1171,9 +1171,39 @@ fn parse_database_stats(rows: &[Row], version_num: i32) -> Result<ServerCounters
     Ok(counters)
 }
 
+/// Maps `pg_stat_activity.state`. A NULL state (a session the exporter's role may
+/// not inspect, or one still starting) is `other`, never dropped: it still holds a
+/// connection slot.
+fn state_of(state: Option<&str>) -> State {
+    match state {
+        Some("active") | Some("fastpath function call") => State::Active,
+        Some("idle") => State::Idle,
+        Some("idle in transaction") => State::IdleInTransaction,
+        Some("idle in transaction (aborted)") => State::IdleInTransactionAborted,
+        _ => State::Other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_states_map_to_the_contract() {
+        assert_eq!(state_of(Some("active")), State::Active);
+        assert_eq!(state_of(Some("fastpath function call")), State::Active);
+        assert_eq!(state_of(Some("idle")), State::Idle);
+        assert_eq!(
+            state_of(Some("idle in transaction")),
+            State::IdleInTransaction
+        );
+        assert_eq!(
+            state_of(Some("idle in transaction (aborted)")),
+            State::IdleInTransactionAborted
+        );
+        assert_eq!(state_of(Some("disabled")), State::Other);
+        assert_eq!(state_of(None), State::Other);
+    }
 
     #[test]
     fn verify_modes_are_taken_out_of_url_dsns() {
