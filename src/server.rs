@@ -169,14 +169,16 @@ fn format_of(headers: &HeaderMap) -> Format {
     Format::from_accept(headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()))
 }
 
+/// One scrape: every target's report, gathered under the scrape's deadline, then
+/// encoded in the format the client asked for.
 async fn scrape(targets: &[Arc<Target>], headers: &HeaderMap, app: &App) -> Response {
     let deadline = match deadline(headers, &app.collection) {
         Ok(d) => d,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let format = format_of(headers);
-    let results = futures::future::join_all(targets.iter().map(|t| t.report(deadline))).await;
-    match exposition::encode(results, format) {
+    let reports = futures::future::join_all(targets.iter().map(|t| t.report(deadline))).await;
+    match exposition::encode(reports, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
