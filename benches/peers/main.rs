@@ -68,6 +68,8 @@ struct Args {
     pg: bool,
     mariadb: bool,
     write: bool,
+    /// The command line that reproduces this run, for the report.
+    command: String,
 }
 
 fn args() -> Args {
@@ -81,6 +83,11 @@ fn args() -> Args {
         pg: true,
         mariadb: true,
         write: true,
+        command: if raw.is_empty() {
+            "cargo bench --bench peers".to_string()
+        } else {
+            format!("cargo bench --bench peers -- {}", raw.join(" "))
+        },
     };
     let mut it = raw.iter();
     while let Some(arg) = it.next() {
@@ -104,7 +111,7 @@ fn args() -> Args {
     a
 }
 
-async fn run_engine(pg: bool, args: &Args, command: &str) -> String {
+async fn run_engine(pg: bool, args: &Args) -> String {
     let mut server = Server::start(pg, args.sizes.first().copied().unwrap_or(10)).await;
     let engine = server.engine();
     let version = server.version().await;
@@ -112,8 +119,11 @@ async fn run_engine(pg: bool, args: &Args, command: &str) -> String {
     let mut versions = vec![format!("{engine} {version}")];
     for c in &contenders {
         if !c.ours {
-            let flag = "--version";
-            versions.push(format!("{}: {}", c.name, version_of(&c.program, flag)));
+            versions.push(format!(
+                "{}: {}",
+                c.name,
+                version_of(&c.program, "--version")
+            ));
         }
     }
     println!("\n== {engine} {version}; {} ==", versions[1..].join("; "));
@@ -146,7 +156,7 @@ async fn run_engine(pg: bool, args: &Args, command: &str) -> String {
     Section {
         engine,
         versions: &versions,
-        command,
+        command: &args.command,
         notes: &notes,
         rows: &rows,
         sizes: &args.sizes,
@@ -158,30 +168,18 @@ async fn run_engine(pg: bool, args: &Args, command: &str) -> String {
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = args();
-    let command = {
-        let extra: Vec<String> = std::env::args()
-            .skip(1)
-            .filter(|a| a != "--bench")
-            .collect();
-        if extra.is_empty() {
-            "cargo bench --bench peers".to_string()
-        } else {
-            format!("cargo bench --bench peers -- {}", extra.join(" "))
-        }
-    };
     let results = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/RESULTS.md");
-    if args.pg {
-        let report = run_engine(true, &args, &command).await;
-        println!("\n{report}");
-        if args.write {
-            replace_section(&results, "peers-postgresql", &report);
+    for (pg, wanted, tag) in [
+        (true, args.pg, "peers-postgresql"),
+        (false, args.mariadb, "peers-mariadb"),
+    ] {
+        if !wanted {
+            continue;
         }
-    }
-    if args.mariadb {
-        let report = run_engine(false, &args, &command).await;
+        let report = run_engine(pg, &args).await;
         println!("\n{report}");
         if args.write {
-            replace_section(&results, "peers-mariadb", &report);
+            replace_section(&results, tag, &report);
         }
     }
     if args.write {
