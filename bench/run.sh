@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the peer benchmark (issue 6), installing the peers it compares against first:
+# Runs the peer benchmark, installing the peers it compares against first:
 # the Debian packages prometheus-postgres-exporter and prometheus-mysqld-exporter, and
 # the pg_exporter crate into ~/.cache/dbconn-bench (outside the project). A peer that
 # cannot be installed is reported in bench/RESULTS.md and the run goes on without it.
