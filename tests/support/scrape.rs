@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 
 use super::ConfigFile;
 use super::exporter::{Exporter, OPENMETRICS};
+use super::http::Response;
 use super::openmetrics::{self, Metrics};
 
 /// The target name of every single-target test.
@@ -60,9 +61,10 @@ pub async fn scrape(exporter: &Exporter) -> Metrics {
     exporter.scrape().await.metrics
 }
 
-/// GET /metrics with Prometheus's timeout header; the answer must be 200.
-pub async fn scrape_within(exporter: &Exporter, timeout: &str) -> Metrics {
-    let r = exporter
+/// GET /metrics as Prometheus asks for it, with its timeout header: the response
+/// as sent, unparsed (for tests that time the answer or parse many at once).
+pub async fn get_within(exporter: &Exporter, timeout: &str) -> Response {
+    exporter
         .scrape_with(
             "/metrics",
             &[
@@ -70,7 +72,12 @@ pub async fn scrape_within(exporter: &Exporter, timeout: &str) -> Metrics {
                 ("X-Prometheus-Scrape-Timeout-Seconds", timeout),
             ],
         )
-        .await;
+        .await
+}
+
+/// [`get_within`], parsed; the answer must be 200.
+pub async fn scrape_within(exporter: &Exporter, timeout: &str) -> Metrics {
+    let r = get_within(exporter, timeout).await;
     assert_eq!(r.status, 200, "{}", r.body);
     openmetrics::parse(&r.body)
 }
