@@ -11,14 +11,11 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use mysql_async::prelude::Queryable;
-
-use support::ConfigFile;
-use support::exporter::Exporter;
 use support::mariadb::{MariaDb, MariaOptions};
 use support::pg::{PgCluster, PgOptions};
 use support::proc::ScratchDir;
 use support::prometheus::{Alertmanager, Prometheus, PrometheusConfig, Webhook};
+use support::scrape::start_targets;
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -66,29 +63,26 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
     cluster
         .exec("CREATE DATABASE shop CONNECTION LIMIT 16")
         .await;
-    cluster
-        .exec("CREATE TABLE accounts (id int PRIMARY KEY, balance int); INSERT INTO accounts VALUES (1, 100)")
-        .await;
+    cluster.create_accounts().await;
     // MariaDB, 20 slots: the exporter (root) plus 16 sessions is 17/20 = 0.85.
     let maria = MariaDb::start(MariaOptions {
         max_connections: 20,
         ..MariaOptions::default()
     });
+    maria.create_shop_with_accounts().await;
     maria
         .exec(
-            "CREATE DATABASE shop; \
-             CREATE TABLE shop.accounts (id INT PRIMARY KEY, balance INT) ENGINE=InnoDB; \
-             INSERT INTO shop.accounts VALUES (1, 100); \
-             CREATE USER 'app'@'%' IDENTIFIED BY 'pw' WITH MAX_USER_CONNECTIONS 18; \
+            "CREATE USER 'app'@'%' IDENTIFIED BY 'pw' WITH MAX_USER_CONNECTIONS 18; \
              GRANT ALL ON shop.* TO 'app'@'%'",
         )
         .await;
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: {TARGET}\n    dsn: \"{}\"\n  - name: {MARIA_TARGET}\n    dsn: \"{}\"\n",
-        cluster.superuser_dsn(),
-        maria.root_dsn()
-    ));
-    let exporter = Exporter::start(&[config.arg()]);
+    let (exporter, _config) = start_targets(
+        &[
+            (TARGET, &cluster.superuser_dsn()),
+            (MARIA_TARGET, &maria.root_dsn()),
+        ],
+        "",
+    );
 
     let mut webhook = Webhook::start().await;
     let alertmanager = Alertmanager::start(&webhook.url);
@@ -109,40 +103,11 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
     let t0 = Instant::now();
     let mut sessions = cluster.connect_many(12, "app", "shop", "checkout").await;
     // One holds a row lock that another waits on; one sits idle in a transaction.
-    let holder = cluster
-        .connect("postgres", "postgres", "payments")
-        .await
-        .unwrap();
-    holder
-        .batch_execute("BEGIN; UPDATE accounts SET balance = balance - 1 WHERE id = 1")
-        .await
-        .unwrap();
-    let waiter = cluster
-        .connect("postgres", "postgres", "payments")
-        .await
-        .unwrap();
-    let wait = tokio::spawn(async move {
-        waiter
-            .batch_execute("UPDATE accounts SET balance = balance + 1 WHERE id = 1")
-            .await
-    });
-    let mut maria_sessions = Vec::new();
-    for _ in 0..14 {
-        maria_sessions.push(maria.connect("app", "pw", Some("shop")).await.unwrap());
-    }
-    let mut maria_holder = maria.connect("app", "pw", Some("shop")).await.unwrap();
-    maria_holder.query_drop("BEGIN").await.unwrap();
-    maria_holder
-        .query_drop("UPDATE accounts SET balance = balance - 1 WHERE id = 1")
-        .await
-        .unwrap();
-    let mut maria_waiter = maria.connect("app", "pw", Some("shop")).await.unwrap();
-    let maria_wait = tokio::spawn(async move {
-        let r = maria_waiter
-            .query_drop("UPDATE accounts SET balance = balance + 1 WHERE id = 1")
-            .await;
-        (maria_waiter, r)
-    });
+    let lock = cluster
+        .hold_row_lock("postgres", "payments", &["payments"])
+        .await;
+    let mut maria_sessions = maria.connect_many_to(14, "app", "pw", Some("shop")).await;
+    let maria_lock = maria.hold_row_lock("app", "pw", 1).await;
     let opened = t0.elapsed();
 
     let fired = webhook
@@ -198,15 +163,9 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
     let text = exporter.scrape_with("/metrics", &[]).await;
     support::promtool_check_metrics(&text.body);
 
-    holder.batch_execute("ROLLBACK").await.unwrap();
-    wait.await.unwrap().unwrap();
-    drop(holder);
+    lock.release().await;
     sessions.clear();
-    maria_holder.query_drop("ROLLBACK").await.unwrap();
-    let (maria_waiter, r) = maria_wait.await.unwrap();
-    r.unwrap();
-    drop(maria_waiter);
-    drop(maria_holder);
+    maria_lock.release().await;
     maria_sessions.clear();
     let closed = t0.elapsed();
     let mut resolved_at = Vec::new();

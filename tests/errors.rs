@@ -13,31 +13,18 @@ use support::exporter::Exporter;
 use support::mariadb::{MariaDb, MariaOptions};
 use support::openmetrics::Metrics;
 use support::pg::{PgCluster, PgOptions};
+use support::scrape::{CONNECT_ERROR_REASONS, FAST_BACKOFF, connect_errors, start_targets};
 
 /// One named target, with a 1 s backoff cap so that failed connects repeat quickly.
 fn start(name: &str, dsn: &str) -> (Exporter, ConfigFile) {
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: {name}\n    dsn: \"{dsn}\"\ncollection:\n  connect_backoff_max: 1s\n"
-    ));
-    (Exporter::start(&[config.arg()]), config)
-}
-
-fn reason(m: &Metrics, target: &str, reason: &str) -> f64 {
-    m.get(target, "dbconn_connect_errors_total", &[("reason", reason)])
+    start_targets(&[(name, dsn)], FAST_BACKOFF)
 }
 
 fn total_errors(m: &Metrics, target: &str) -> f64 {
-    [
-        "too_many_connections",
-        "auth_failed",
-        "unreachable",
-        "timeout",
-        "tls",
-        "other",
-    ]
-    .iter()
-    .map(|r| reason(m, target, r))
-    .sum()
+    CONNECT_ERROR_REASONS
+        .iter()
+        .map(|r| connect_errors(m, target, r))
+        .sum()
 }
 
 /// Waits for the first counted connect failure and returns that scrape.
@@ -99,14 +86,14 @@ async fn an_unresolvable_host_is_unreachable_on_both_engines() {
         let (exporter, _config) = start(name, dsn);
         let m = first_failure(&exporter, name).await;
         assert_eq!(
-            reason(&m, name, "other"),
+            connect_errors(&m, name, "other"),
             0.0,
             "{name}: an unresolvable host counted as `other`:\n{}\n{}",
             m.text(),
             exporter.logs()
         );
         assert!(
-            reason(&m, name, "unreachable") >= 1.0,
+            connect_errors(&m, name, "unreachable") >= 1.0,
             "{name}: {}",
             m.text()
         );
@@ -136,13 +123,13 @@ async fn mysql_tls_required_against_a_server_without_tls_is_tls() {
     let m = first_failure(&exporter, "maria").await;
     assert_eq!(m.get("maria", "dbconn_up", &[]), 0.0);
     assert_eq!(
-        reason(&m, "maria", "other"),
+        connect_errors(&m, "maria", "other"),
         0.0,
         "counted as `other`:\n{}\n{}",
         m.text(),
         exporter.logs()
     );
-    assert!(reason(&m, "maria", "tls") >= 1.0, "{}", m.text());
+    assert!(connect_errors(&m, "maria", "tls") >= 1.0, "{}", m.text());
 }
 
 /// A refused PostgreSQL connect logs the server's SQLSTATE and message, not just
@@ -153,7 +140,7 @@ async fn a_postgres_connect_failure_logs_sqlstate_and_message() {
     let dsn = cluster.dsn("postgres", "no_such_db");
     let (exporter, _config) = start("pg", &dsn);
     let m = first_failure(&exporter, "pg").await;
-    assert!(reason(&m, "pg", "other") >= 1.0, "{}", m.text());
+    assert!(connect_errors(&m, "pg", "other") >= 1.0, "{}", m.text());
     let deadline = Instant::now() + Duration::from_secs(10);
     let line = loop {
         let logs = exporter.logs();
@@ -293,12 +280,12 @@ async fn a_mysql_ca_is_always_checked_and_a_refused_certificate_is_tls() {
         let m = first_failure(&exporter, name).await;
         assert_eq!(m.get(name, "dbconn_up", &[]), 0.0, "{name} connected");
         assert!(
-            reason(&m, name, "tls") >= 1.0,
+            connect_errors(&m, name, "tls") >= 1.0,
             "{name}:\n{}\n{}",
             m.text(),
             exporter.logs()
         );
-        assert_eq!(reason(&m, name, "other"), 0.0, "{name}");
+        assert_eq!(connect_errors(&m, name, "other"), 0.0, "{name}");
     }
     let (exporter, _config) = start(
         "right",

@@ -8,39 +8,13 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use support::ConfigFile;
-use support::exporter::Exporter;
-use support::openmetrics::{self, Metrics};
+use support::exporter::{Exporter, OPENMETRICS};
+use support::openmetrics;
 use support::pg::{self, PgCluster, PgOptions};
-
-async fn scrape(exporter: &Exporter) -> Metrics {
-    exporter.scrape().await.metrics
-}
-
-fn v(m: &Metrics, target: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
-    m.get(target, name, labels)
-}
-
-/// An exporter for named targets with a 1 s connect backoff cap, so that recovery
-/// tests do not wait for the default 10 s.
-fn start_fast(targets: &[(&str, String)]) -> (Exporter, ConfigFile) {
-    let mut yaml = String::from("targets:\n");
-    for (name, dsn) in targets {
-        yaml.push_str(&format!("  - name: {name}\n    dsn: \"{dsn}\"\n"));
-    }
-    yaml.push_str("collection:\n  connect_backoff_max: 1s\n");
-    let config = ConfigFile::new(&yaml);
-    (Exporter::start(&[config.arg()]), config)
-}
-
-fn refused_reason(m: &Metrics, target: &str, reason: &str) -> f64 {
-    v(
-        m,
-        target,
-        "dbconn_connect_errors_total",
-        &[("reason", reason)],
-    )
-}
+use support::scrape::{
+    FAST_BACKOFF, TARGET, connect_errors, get_within, origins, scrape, start_targets, total,
+    total_connections, v,
+};
 
 /// Opens `n` idle sessions as `user`, the last ones into slots that sessions closed
 /// just before may still hold: a closed session keeps its slot until its backend
@@ -77,7 +51,10 @@ async fn starting_against_a_full_server_then_recovering() {
         .exec("CREATE ROLE app LOGIN; CREATE ROLE monitor LOGIN IN ROLE pg_monitor")
         .await;
     let mut held = fill(&cluster, 8, "app").await;
-    let (exporter, _config) = start_fast(&[("pg", cluster.dsn("monitor", "postgres"))]);
+    let (exporter, _config) = start_targets(
+        &[(TARGET, &cluster.dsn("monitor", "postgres"))],
+        FAST_BACKOFF,
+    );
     let started = Instant::now();
     let m = scrape(&exporter).await;
     assert!(
@@ -85,14 +62,14 @@ async fn starting_against_a_full_server_then_recovering() {
         "{:?}",
         started.elapsed()
     );
-    assert_eq!(v(&m, "pg", "dbconn_up", &[]), 0.0);
+    assert_eq!(v(&m, "dbconn_up", &[]), 0.0);
     assert!(
-        refused_reason(&m, "pg", "too_many_connections") >= 1.0,
+        connect_errors(&m, TARGET, "too_many_connections") >= 1.0,
         "{}",
         m.text()
     );
     for reason in ["auth_failed", "unreachable", "timeout", "tls", "other"] {
-        assert_eq!(refused_reason(&m, "pg", reason), 0.0, "{reason}");
+        assert_eq!(connect_errors(&m, TARGET, reason), 0.0, "{reason}");
     }
 
     // The exporter gets in as soon as one slot is free; the other two closed
@@ -100,7 +77,7 @@ async fn starting_against_a_full_server_then_recovering() {
     held.truncate(5);
     exporter
         .scrape_until_shows(
-            "pg",
+            TARGET,
             &[
                 ("dbconn_up", &[], 1.0),
                 ("dbconn_connections", &[("state", "idle")], 5.0),
@@ -146,11 +123,11 @@ async fn the_reserved_slot_route_sees_a_full_server() {
         "{refused}"
     );
 
-    let exporter = Exporter::start(&[format!("--target=pg={dsn}")]);
+    let exporter = Exporter::start(&[format!("--target={TARGET}={dsn}")]);
     // The refused login's backend may be listed for a moment while it exits.
     let m = exporter
         .scrape_until_shows(
-            "pg",
+            TARGET,
             &[
                 ("dbconn_up", &[], 1.0),
                 ("dbconn_reserved_connections", &[], reserved),
@@ -162,15 +139,15 @@ async fn the_reserved_slot_route_sees_a_full_server() {
             ],
         )
         .await;
-    assert!(v(&m, "pg", "dbconn_usage_ratio", &[]) > 1.0);
+    assert!(v(&m, "dbconn_usage_ratio", &[]) > 1.0);
 }
 
 /// Scenario 4: the server stops and starts again.
 #[tokio::test]
 async fn a_restart_is_reported_as_unreachable_then_recovered() {
     let mut cluster = PgCluster::start(PgOptions::default());
-    let (exporter, _config) = start_fast(&[("pg", cluster.superuser_dsn())]);
-    assert_eq!(v(&scrape(&exporter).await, "pg", "dbconn_up", &[]), 1.0);
+    let (exporter, _config) = start_targets(&[(TARGET, &cluster.superuser_dsn())], FAST_BACKOFF);
+    assert_eq!(v(&scrape(&exporter).await, "dbconn_up", &[]), 1.0);
 
     cluster.stop();
     for _ in 0..3 {
@@ -181,13 +158,13 @@ async fn a_restart_is_reported_as_unreachable_then_recovered() {
             "{:?}",
             started.elapsed()
         );
-        assert_eq!(v(&m, "pg", "dbconn_up", &[]), 0.0);
+        assert_eq!(v(&m, "dbconn_up", &[]), 0.0);
         assert!(
-            refused_reason(&m, "pg", "unreachable") >= 1.0,
+            connect_errors(&m, TARGET, "unreachable") >= 1.0,
             "{}",
             m.text()
         );
-        assert_eq!(refused_reason(&m, "pg", "too_many_connections"), 0.0);
+        assert_eq!(connect_errors(&m, TARGET, "too_many_connections"), 0.0);
         // The engine and version stay known while the target is down.
         assert_eq!(m.series("dbconn_target_info").len(), 1);
         tokio::time::sleep(Duration::from_millis(300)).await;
@@ -198,7 +175,7 @@ async fn a_restart_is_reported_as_unreachable_then_recovered() {
     // it (1 s here) the first scrape reconnects and reads.
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let m = scrape(&exporter).await;
-    assert_eq!(v(&m, "pg", "dbconn_up", &[]), 1.0, "{}", exporter.logs());
+    assert_eq!(v(&m, "dbconn_up", &[]), 1.0, "{}", exporter.logs());
     let watcher = cluster
         .connect("postgres", "postgres", "watcher")
         .await
@@ -221,34 +198,24 @@ async fn a_black_hole_target_costs_one_scrape_timeout_not_the_others() {
             held.push(s);
         }
     });
-    let (exporter, _config) = start_fast(&[
-        ("pg", cluster.superuser_dsn()),
-        (
-            "hole",
-            format!("postgres://postgres@127.0.0.1:{hole_port}/postgres"),
-        ),
-    ]);
+    let hole_dsn = format!("postgres://postgres@127.0.0.1:{hole_port}/postgres");
+    let (exporter, _config) = start_targets(
+        &[(TARGET, &cluster.superuser_dsn()), ("hole", &hole_dsn)],
+        FAST_BACKOFF,
+    );
     let mut timeouts = 0.0;
     for _ in 0..4 {
         let started = Instant::now();
-        let r = exporter
-            .scrape_with(
-                "/metrics",
-                &[
-                    ("Accept", support::exporter::OPENMETRICS),
-                    ("X-Prometheus-Scrape-Timeout-Seconds", "2"),
-                ],
-            )
-            .await;
+        let r = get_within(&exporter, "2").await;
         let took = started.elapsed();
         assert_eq!(r.status, 200);
         // 2 s minus the 250 ms offset, plus encoding and HTTP.
         assert!(took < Duration::from_millis(2000), "scrape took {took:?}");
         let m = openmetrics::parse(&r.body);
-        assert_eq!(v(&m, "pg", "dbconn_up", &[]), 1.0);
-        assert_eq!(v(&m, "hole", "dbconn_up", &[]), 0.0);
-        timeouts = refused_reason(&m, "hole", "timeout");
-        assert_eq!(refused_reason(&m, "hole", "unreachable"), 0.0);
+        assert_eq!(v(&m, "dbconn_up", &[]), 1.0);
+        assert_eq!(m.get("hole", "dbconn_up", &[]), 0.0);
+        timeouts = connect_errors(&m, "hole", "timeout");
+        assert_eq!(connect_errors(&m, "hole", "unreachable"), 0.0);
     }
     assert!(timeouts >= 1.0, "no timeout counted: {timeouts}");
 }
@@ -259,9 +226,9 @@ async fn a_black_hole_target_costs_one_scrape_timeout_not_the_others() {
 #[tokio::test]
 async fn a_locked_catalog_costs_one_collector_not_the_scrape() {
     let cluster = PgCluster::start(PgOptions::default());
-    let exporter = Exporter::start(&[format!("--target=pg={}", cluster.superuser_dsn())]);
+    let exporter = Exporter::start(&[format!("--target={TARGET}={}", cluster.superuser_dsn())]);
     let _idle = cluster.connect_many(3, "postgres", "postgres", "app").await;
-    assert_eq!(v(&scrape(&exporter).await, "pg", "dbconn_up", &[]), 1.0);
+    assert_eq!(v(&scrape(&exporter).await, "dbconn_up", &[]), 1.0);
     let watcher = cluster
         .connect("postgres", "postgres", "watcher")
         .await
@@ -279,11 +246,10 @@ async fn a_locked_catalog_costs_one_collector_not_the_scrape() {
     let m = scrape(&exporter).await;
     let took = started.elapsed();
     assert!(took < Duration::from_secs(5), "scrape took {took:?}");
-    assert_eq!(v(&m, "pg", "dbconn_up", &[]), 1.0);
+    assert_eq!(v(&m, "dbconn_up", &[]), 1.0);
     assert_eq!(
         v(
             &m,
-            "pg",
             "dbconn_scrape_collector_success",
             &[("collector", "names")]
         ),
@@ -292,18 +258,16 @@ async fn a_locked_catalog_costs_one_collector_not_the_scrape() {
     assert_eq!(
         v(
             &m,
-            "pg",
             "dbconn_scrape_collector_success",
             &[("collector", "activity")]
         ),
         1.0
     );
     // The counts are still there: 3 idle + the locker idle in transaction + watcher.
-    assert_eq!(v(&m, "pg", "dbconn_connections", &[("state", "idle")]), 4.0);
+    assert_eq!(v(&m, "dbconn_connections", &[("state", "idle")]), 4.0);
     assert_eq!(
         v(
             &m,
-            "pg",
             "dbconn_connections",
             &[("state", "idle_in_transaction")]
         ),
@@ -326,7 +290,6 @@ async fn a_locked_catalog_costs_one_collector_not_the_scrape() {
     assert_eq!(
         v(
             &m,
-            "pg",
             "dbconn_scrape_collector_success",
             &[("collector", "names")]
         ),
@@ -340,7 +303,7 @@ async fn a_locked_catalog_costs_one_collector_not_the_scrape() {
 async fn a_scrape_storm_keeps_one_session() {
     let cluster = PgCluster::start(PgOptions::default());
     let exporter = std::sync::Arc::new(Exporter::start(&[format!(
-        "--target=pg={}",
+        "--target={TARGET}={}",
         cluster.superuser_dsn()
     )]));
     let _idle = cluster
@@ -359,7 +322,7 @@ async fn a_scrape_storm_keeps_one_session() {
                 let mut n = 0;
                 while Instant::now() < stop {
                     let r = exporter
-                        .scrape_with("/metrics", &[("Accept", support::exporter::OPENMETRICS)])
+                        .scrape_with("/metrics", &[("Accept", OPENMETRICS)])
                         .await;
                     assert_eq!(r.status, 200, "{}", r.body);
                     bodies.insert(r.body);
@@ -388,11 +351,11 @@ async fn a_scrape_storm_keeps_one_session() {
     let shapes: BTreeSet<String> = bodies.iter().map(|b| shape_of(b)).collect();
     let shapes: Vec<String> = shapes.into_iter().collect();
     for m in openmetrics::parse_many(&shapes) {
-        assert!(m.value("dbconn_up", &[("target", "pg")]).is_some());
+        assert!(m.value("dbconn_up", &[("target", TARGET)]).is_some());
     }
     let some: Vec<String> = bodies.iter().take(50).cloned().collect();
     for m in openmetrics::parse_many(&some) {
-        assert_eq!(v(&m, "pg", "dbconn_up", &[]), 1.0);
+        assert_eq!(v(&m, "dbconn_up", &[]), 1.0);
     }
     println!(
         "{total} scrapes, {} distinct bodies, {} shapes, max exporter sessions {max_sessions}",
@@ -453,7 +416,7 @@ async fn a_wrong_password_is_auth_failed_and_never_printed() {
                 .is_some_and(|n| n >= 1.0)
         })
         .await;
-    assert_eq!(v(&m, "bad", "dbconn_up", &[]), 0.0);
+    assert_eq!(m.get("bad", "dbconn_up", &[]), 0.0);
     let mut seen = vec![m.text().to_string(), exporter.logs()];
     for path in [
         "/",
@@ -485,7 +448,7 @@ async fn two_thousand_hostile_names_parse_and_stay_within_the_cap() {
         max_connections: 2100,
         ..PgOptions::default()
     });
-    let exporter = Exporter::start(&[format!("--target=pg={}", cluster.superuser_dsn())]);
+    let exporter = Exporter::start(&[format!("--target={TARGET}={}", cluster.superuser_dsn())]);
     let nasty = [
         "\"", "\\", "\n", "ü", "🐘", "\\n", "} 1", "=\"x\"", "\t", "'",
     ];
@@ -512,30 +475,16 @@ async fn two_thousand_hostile_names_parse_and_stay_within_the_cap() {
     assert_eq!(held.len(), 2000);
     let m = exporter
         .scrape_until("2,000 sessions and the exporter", |m| {
-            m.series("dbconn_connections")
-                .iter()
-                .map(|(_, v)| v)
-                .sum::<f64>()
-                == 2001.0
+            total_connections(m) == 2001.0
         })
         .await;
     let series = m.series("dbconn_connections_by_origin");
     assert!(series.len() <= 100 * 5, "{} series", series.len());
-    let origins: BTreeSet<_> = series
-        .iter()
-        .map(|(l, _)| {
-            (
-                l["database"].clone(),
-                l["user"].clone(),
-                l["application"].clone(),
-            )
-        })
-        .collect();
+    let origins = origins(&m);
     assert!(origins.len() <= 100, "{} origins", origins.len());
-    let total: f64 = m.series("dbconn_connections").iter().map(|(_, v)| v).sum();
-    assert_eq!(total, 2001.0);
-    let by_origin: f64 = series.iter().map(|(_, v)| v).sum();
-    assert_eq!(by_origin, total);
+    let all = total_connections(&m);
+    assert_eq!(all, 2001.0);
+    assert_eq!(total(&m, "dbconn_connections_by_origin"), all);
     let text = exporter.scrape_with("/metrics", &[]).await;
     support::promtool_check_metrics(&text.body);
 }

@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use support::ConfigFile;
 use support::exporter::{Exporter, Launch, OPENMETRICS};
 use support::pg::{PgCluster, PgOptions};
+use support::scrape::{self, TARGET, is_up};
 
 /// The exporter's header-read timeout (README, "HTTP endpoints").
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -65,10 +65,7 @@ fn log_lines(exporter: &Exporter, message: &str) -> Vec<serde_json::Value> {
 async fn metrics_answer_with_2000_idle_sockets_under_a_1024_file_limit() {
     raise_own_file_limit(IDLE_SOCKETS as u64 + 300);
     let cluster = PgCluster::start(PgOptions::default());
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: pg\n    dsn: {}\n",
-        cluster.superuser_dsn()
-    ));
+    let config = scrape::config(&[(TARGET, &cluster.superuser_dsn())], "");
     let exporter = Exporter::start_with(
         &[config.arg()],
         &Launch {
@@ -86,9 +83,7 @@ async fn metrics_answer_with_2000_idle_sockets_under_a_1024_file_limit() {
         cap < EXPORTER_FILE_LIMIT - 32,
         "a cap of {cap} connections leaves too few of {EXPORTER_FILE_LIMIT} descriptors"
     );
-    exporter
-        .scrape_until("dbconn_up 1", |m| m.get("pg", "dbconn_up", &[]) == 1.0)
-        .await;
+    exporter.scrape_until("dbconn_up 1", is_up).await;
     let rss_before = exporter.rss_bytes();
 
     // An exporter that stops accepting leaves later connects hanging in the listen
@@ -134,7 +129,7 @@ async fn metrics_answer_with_2000_idle_sockets_under_a_1024_file_limit() {
         match r {
             Ok(r) if r.status == 200 => {
                 let m = support::openmetrics::parse(&r.body);
-                if m.get("pg", "dbconn_up", &[]) == 1.0 {
+                if is_up(&m) {
                     answered += 1;
                 } else {
                     failures.push(format!("scrape {i}: dbconn_up is not 1"));
@@ -258,11 +253,11 @@ async fn sigterm_lets_requests_finish_within_the_grace_and_cuts_the_rest() {
     // A "database" that completes the TCP handshake and never says a word: with a
     // long connect timeout, each scrape waits until its own deadline.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: silent\n    dsn: postgres://postgres@{}/postgres\n\
-         collection:\n  connect_timeout: 30s\n",
+    let dsn = format!(
+        "postgres://postgres@{}/postgres",
         silent.local_addr().unwrap()
-    ));
+    );
+    let config = scrape::config(&[("silent", &dsn)], "collection:\n  connect_timeout: 30s\n");
     let mut exporter = Exporter::start(&[config.arg()]);
     let address = exporter.address().to_string();
     let short = tokio::spawn({

@@ -6,37 +6,13 @@
 
 mod support;
 
-use support::ConfigFile;
-use support::exporter::Exporter;
 use support::mariadb::{MariaDb, MariaOptions};
-use support::openmetrics::Metrics;
-
-const FAST_COLLECTION: &str =
-    "collection:\n  duration_thresholds: [1s, 2s, 30s]\n  connect_backoff_max: 1s\n";
+use support::scrape::{
+    FAST_COLLECTION, collector_success, start_exporter, total, total_connections, v, value,
+};
 
 /// The phrase of the one warning logged at connect when `PROCESS` is missing.
 const WARNING: &str = "lacks the PROCESS privilege";
-
-fn start_exporter(dsn: &str) -> (Exporter, ConfigFile) {
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: my\n    dsn: \"{dsn}\"\n{FAST_COLLECTION}"
-    ));
-    (Exporter::start(&[config.arg()]), config)
-}
-
-fn value(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    let mut all = vec![("target", "my")];
-    all.extend_from_slice(labels);
-    m.value(name, &all)
-}
-
-fn v(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
-    m.get("my", name, labels)
-}
-
-fn total(m: &Metrics, name: &str) -> f64 {
-    m.series(name).iter().map(|(_, v)| v).sum()
-}
 
 /// The applications' account: nothing beyond its own database.
 async fn create_app_user(db: &MariaDb) {
@@ -58,7 +34,7 @@ async fn without_process_every_slot_is_counted_and_the_gap_is_named() {
     // No grant at all: USAGE only.
     db.exec("CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'")
         .await;
-    let (exporter, _config) = start_exporter(&db.dsn("monitor", "pw"));
+    let (exporter, _config) = start_exporter(&db.dsn("monitor", "pw"), FAST_COLLECTION);
 
     const APPS: usize = 5;
     let mut held = db.connect_many(APPS, "app", "pw").await;
@@ -83,7 +59,7 @@ async fn without_process_every_slot_is_counted_and_the_gap_is_named() {
         1.0
     );
     // The applications, the exporter's own read and its account's other session.
-    assert_eq!(total(&m, "dbconn_connections"), APPS as f64 + 2.0);
+    assert_eq!(total_connections(&m), APPS as f64 + 2.0);
     assert_eq!(
         v(&m, "dbconn_connections", &[("state", "other")]),
         APPS as f64
@@ -114,24 +90,17 @@ async fn without_process_every_slot_is_counted_and_the_gap_is_named() {
     );
     assert_eq!(
         total(&m, "dbconn_connections_by_origin"),
-        total(&m, "dbconn_connections"),
+        total_connections(&m),
         "origins sum to the total"
     );
     assert_eq!(v(&m, "dbconn_max_connections", &[]), 20.0);
     assert_eq!(v(&m, "dbconn_usage_ratio", &[]), (APPS as f64 + 2.0) / 20.0);
-    let success = |collector: &str| {
-        v(
-            &m,
-            "dbconn_scrape_collector_success",
-            &[("collector", collector)],
-        )
-    };
     for collector in ["activity", "settings", "status"] {
-        assert_eq!(success(collector), 1.0, "{collector}");
+        assert_eq!(collector_success(&m, collector), 1.0, "{collector}");
     }
     // The lock views need PROCESS: not read, and no number pretends they were.
     for collector in ["blocking", "locks"] {
-        assert_eq!(success(collector), 0.0, "{collector}");
+        assert_eq!(collector_success(&m, collector), 0.0, "{collector}");
     }
     assert!(value(&m, "dbconn_blocked_connections", &[]).is_none());
     assert!(m.series("dbconn_locks").is_empty());
@@ -156,7 +125,7 @@ async fn without_process_every_slot_is_counted_and_the_gap_is_named() {
         .await;
     assert_eq!(v(&m, "dbconn_up", &[]), 1.0);
     assert_eq!(v(&m, "dbconn_usage_ratio", &[]), 1.0, "{}", m.text());
-    assert_eq!(total(&m, "dbconn_connections"), 20.0);
+    assert_eq!(total_connections(&m), 20.0);
     assert_eq!(v(&m, "dbconn_connections", &[("state", "other")]), 18.0);
 
     let logs = exporter.logs();
@@ -180,7 +149,7 @@ async fn with_process_nothing_is_hidden() {
          GRANT PROCESS ON *.* TO 'monitor'@'%'",
     )
     .await;
-    let (exporter, _config) = start_exporter(&db.dsn("monitor", "pw"));
+    let (exporter, _config) = start_exporter(&db.dsn("monitor", "pw"), FAST_COLLECTION);
     let _held = db.connect_many(4, "app", "pw").await;
 
     let m = exporter
@@ -195,17 +164,9 @@ async fn with_process_nothing_is_hidden() {
     );
     assert_eq!(v(&m, "dbconn_hidden_connections", &[]), 0.0);
     assert_eq!(v(&m, "dbconn_connections", &[("state", "other")]), 0.0);
-    assert_eq!(total(&m, "dbconn_connections"), 5.0);
+    assert_eq!(total_connections(&m), 5.0);
     for collector in ["blocking", "locks"] {
-        assert_eq!(
-            v(
-                &m,
-                "dbconn_scrape_collector_success",
-                &[("collector", collector)]
-            ),
-            1.0,
-            "{collector}"
-        );
+        assert_eq!(collector_success(&m, collector), 1.0, "{collector}");
     }
     let logs = exporter.logs();
     assert!(!logs.contains(WARNING), "{logs}");

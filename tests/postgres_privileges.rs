@@ -6,18 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::ConfigFile;
-use support::exporter::Exporter;
-use support::openmetrics::Metrics;
 use support::pg::{PgCluster, PgOptions};
-
-fn v(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
-    m.get("pg", name, labels)
-}
-
-fn total(m: &Metrics) -> f64 {
-    m.series("dbconn_connections").iter().map(|(_, v)| v).sum()
-}
+use support::scrape::{FAST_BACKOFF, TARGET, start_exporter, total_connections, v, value};
 
 /// Finding 1: a role without `pg_monitor` counted only its own session (1 of 8) and
 /// every collector said success: saturation alerts could never fire.
@@ -31,17 +21,12 @@ async fn without_pg_monitor_every_slot_is_counted_and_the_gap_is_named() {
     cluster
         .exec("CREATE ROLE app LOGIN; CREATE ROLE nomon LOGIN; CREATE TABLE t (id int PRIMARY KEY); INSERT INTO t VALUES (1); GRANT ALL ON t TO app")
         .await;
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: pg\n    dsn: {}\ncollection:\n  connect_backoff_max: 1s\n",
-        cluster.dsn("nomon", "postgres")
-    ));
-    let exporter = Exporter::start(&[config.arg()]);
+    let (exporter, _config) = start_exporter(&cluster.dsn("nomon", "postgres"), FAST_BACKOFF);
     let held = cluster.connect_many(7, "app", "postgres", "billing").await;
 
     let m = exporter
         .scrape_until("7 hidden sessions and the exporter's own", |m| {
-            m.value("dbconn_hidden_connections", &[("target", "pg")]) == Some(7.0)
-                && total(m) == 8.0
+            value(m, "dbconn_hidden_connections", &[]) == Some(7.0) && total_connections(m) == 8.0
         })
         .await;
     assert_eq!(v(&m, "dbconn_up", &[]), 1.0);
@@ -87,7 +72,7 @@ async fn without_pg_monitor_every_slot_is_counted_and_the_gap_is_named() {
     let watch = async {
         exporter
             .scrape_until("the blocked session", |m| {
-                m.value("dbconn_blocked_connections", &[("target", "pg")]) == Some(1.0)
+                value(m, "dbconn_blocked_connections", &[]) == Some(1.0)
             })
             .await
     };
@@ -101,20 +86,14 @@ async fn without_pg_monitor_every_slot_is_counted_and_the_gap_is_named() {
     // Fill the server: the ratio is exactly 1.0 when the next ordinary login is
     // refused, although the exporter sees no other session's state.
     let mut more = Vec::new();
-    let refused_at = loop {
-        match cluster.connect("app", "postgres", "filler").await {
-            Ok(c) => more.push(c),
-            Err(e) => break e,
-        }
-        assert!(more.len() < 20, "the server never refused a login");
-    };
+    let refused_at = cluster.fill_until_refused("app", &mut more, 19).await;
     assert_eq!(
         refused_at.as_db_error().map(|e| e.code().code()),
         Some("53300"),
         "{refused_at}"
     );
     let m = exporter
-        .scrape_until("a full server", |m| total(m) == 17.0)
+        .scrape_until("a full server", |m| total_connections(m) == 17.0)
         .await;
     assert_eq!(v(&m, "dbconn_usage_ratio", &[]), 1.0);
     assert_eq!(v(&m, "dbconn_hidden_connections", &[]), 16.0);
@@ -128,7 +107,10 @@ async fn without_pg_monitor_every_slot_is_counted_and_the_gap_is_named() {
         .lines()
         .find(|l| l.contains("lacks pg_read_all_stats"))
         .unwrap_or_default();
-    assert!(line.contains(r#""target_name":"pg""#), "{line}");
+    assert!(
+        line.contains(&format!(r#""target_name":"{TARGET}""#)),
+        "{line}"
+    );
 
     // Granted: seen at the next read, without a reconnect.
     drop(more);
@@ -136,11 +118,12 @@ async fn without_pg_monitor_every_slot_is_counted_and_the_gap_is_named() {
     let started = Instant::now();
     let m = exporter
         .scrape_until("the grant to take effect", |m| {
-            m.value(
+            value(
+                m,
                 "dbconn_missing_privilege",
-                &[("target", "pg"), ("privilege", "pg_read_all_stats")],
+                &[("privilege", "pg_read_all_stats")],
             ) == Some(0.0)
-                && m.value("dbconn_hidden_connections", &[("target", "pg")]) == Some(0.0)
+                && value(m, "dbconn_hidden_connections", &[]) == Some(0.0)
         })
         .await;
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -159,15 +142,11 @@ async fn with_pg_monitor_nothing_is_hidden() {
     cluster
         .exec("CREATE ROLE app LOGIN; CREATE ROLE mon LOGIN IN ROLE pg_monitor")
         .await;
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: pg\n    dsn: {}\n",
-        cluster.dsn("mon", "postgres")
-    ));
-    let exporter = Exporter::start(&[config.arg()]);
+    let (exporter, _config) = start_exporter(&cluster.dsn("mon", "postgres"), "");
     let _held = cluster.connect_many(4, "app", "postgres", "billing").await;
     let m = exporter
         .scrape_until("4 idle sessions", |m| {
-            m.value("dbconn_connections", &[("target", "pg"), ("state", "idle")]) == Some(4.0)
+            value(m, "dbconn_connections", &[("state", "idle")]) == Some(4.0)
         })
         .await;
     assert_eq!(v(&m, "dbconn_hidden_connections", &[]), 0.0);

@@ -10,38 +10,16 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use support::ConfigFile;
-use support::exporter::{Exporter, OPENMETRICS};
+use support::exporter::Exporter;
 use support::mariadb::{MariaDb, MariaOptions};
-use support::openmetrics::{self, Metrics};
+use support::openmetrics;
 use support::pg::{self, PgCluster, PgOptions};
 use support::proc;
 use support::proxy::Proxy;
-
-fn start(dsn: &str, collection: &str) -> (Exporter, ConfigFile) {
-    let config = ConfigFile::new(&format!(
-        "targets:\n  - name: db\n    dsn: \"{dsn}\"\ncollection:\n{collection}"
-    ));
-    (Exporter::start(&[config.arg()]), config)
-}
-
-fn v(m: &Metrics, name: &str, labels: &[(&str, &str)]) -> f64 {
-    m.get("db", name, labels)
-}
-
-/// GET /metrics with Prometheus's timeout header.
-async fn scrape_within(exporter: &Exporter, timeout: &str) -> Metrics {
-    let r = exporter
-        .scrape_with(
-            "/metrics",
-            &[
-                ("Accept", OPENMETRICS),
-                ("X-Prometheus-Scrape-Timeout-Seconds", timeout),
-            ],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
-    openmetrics::parse(&r.body)
-}
+use support::scrape::{
+    FAST_BACKOFF, collector_success, get_within, is_up, scrape_within, start_exporter,
+    total_connections, v, value,
+};
 
 /// One client scrapes in a loop with a 0.1 ms timeout while ordinary scrapes (10 s)
 /// run beside it, for `run`. Returns (ordinary scrapes, those that read the target).
@@ -68,15 +46,7 @@ async fn impatient_beside_ordinary(exporter: &Arc<Exporter>, run: Duration) -> (
     let (mut total, mut up) = (0, 0);
     let mut bodies = Vec::new();
     while Instant::now() < end {
-        let r = exporter
-            .scrape_with(
-                "/metrics",
-                &[
-                    ("Accept", OPENMETRICS),
-                    ("X-Prometheus-Scrape-Timeout-Seconds", "10"),
-                ],
-            )
-            .await;
+        let r = get_within(exporter, "10").await;
         assert_eq!(r.status, 200);
         bodies.push(r.body);
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -85,7 +55,7 @@ async fn impatient_beside_ordinary(exporter: &Arc<Exporter>, run: Duration) -> (
     let impatient_scrapes = impatient.await.unwrap();
     for m in openmetrics::parse_many(&bodies) {
         total += 1;
-        if m.value("dbconn_up", &[("target", "db")]) == Some(1.0) {
+        if is_up(&m) {
             up += 1;
         }
     }
@@ -100,12 +70,8 @@ async fn behind_slow_proxy(upstream: u16, dsn: &str) -> (Arc<Exporter>, ConfigFi
     let proxy = Proxy::start(upstream);
     proxy.set_latency(Duration::from_millis(30));
     let dsn = dsn.replace("{port}", &proxy.port().to_string());
-    let (exporter, config) = start(&dsn, "  connect_backoff_max: 1s\n");
-    exporter
-        .scrape_until("the first read", |m| {
-            m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
-        })
-        .await;
+    let (exporter, config) = start_exporter(&dsn, FAST_BACKOFF);
+    exporter.scrape_until("the first read", is_up).await;
     (Arc::new(exporter), config, proxy)
 }
 
@@ -160,9 +126,9 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
     let cluster = PgCluster::start(PgOptions::default());
     cluster.exec("CREATE ROLE app LOGIN").await;
     let _idle = cluster.connect_many(3, "app", "postgres", "app").await;
-    let (exporter, _config) = start(
+    let (exporter, _config) = start_exporter(
         &cluster.superuser_dsn(),
-        "  lock_timeout: 1s\n  statement_timeout: 5s\n",
+        "collection:\n  lock_timeout: 1s\n  statement_timeout: 5s\n",
     );
     let watcher = cluster
         .connect("postgres", "postgres", "watcher")
@@ -173,7 +139,7 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
     // 3 app sessions, the watcher and the exporter, and no other (the harness's
     // set-up session may take a moment to go).
     let deadline = Instant::now() + Duration::from_secs(30);
-    while pg::exporter_sessions(&watcher).await != 1 || client_backends(&watcher).await != 5 {
+    while pg::exporter_sessions(&watcher).await != 1 || pg::client_backends(&watcher).await != 5 {
         assert!(Instant::now() < deadline, "the exporter never connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -198,17 +164,9 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
         );
         // 3 app sessions, the locker (idle in transaction), the watcher, the
         // exporter.
-        let total: f64 = m.series("dbconn_connections").iter().map(|(_, v)| v).sum();
-        assert_eq!(total, 6.0, "{read} read:\n{}", m.text());
+        assert_eq!(total_connections(&m), 6.0, "{read} read:\n{}", m.text());
         assert_eq!(v(&m, "dbconn_max_connections", &[]), 100.0);
-        assert_eq!(
-            v(
-                &m,
-                "dbconn_scrape_collector_success",
-                &[("collector", "names")]
-            ),
-            0.0
-        );
+        assert_eq!(collector_success(&m, "names"), 0.0);
         // Up means the read ended within the scrape's own 1.5 s deadline; the
         // wall time (HTTP and a loaded machine included) is only printed.
         println!("{read} read: {took:?}");
@@ -222,31 +180,14 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
     locker.batch_execute("COMMIT").await.unwrap();
     let m = exporter
         .scrape_until("the names again", |m| {
-            m.value(
+            value(
+                m,
                 "dbconn_scrape_collector_success",
-                &[("target", "db"), ("collector", "names")],
+                &[("collector", "names")],
             ) == Some(1.0)
         })
         .await;
-    assert_eq!(
-        v(
-            &m,
-            "dbconn_scrape_collector_success",
-            &[("collector", "database_stats")]
-        ),
-        1.0
-    );
-}
-
-async fn client_backends(watcher: &tokio_postgres::Client) -> i64 {
-    watcher
-        .query_one(
-            "SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE backend_type = 'client backend'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0)
+    assert_eq!(collector_success(&m, "database_stats"), 1.0);
 }
 
 /// Finding 6: while pg_authid is locked a login cannot finish; each connect the
@@ -269,9 +210,9 @@ async fn a_login_that_cannot_finish_is_never_repeated_beside() {
         .batch_execute("BEGIN; LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE")
         .await
         .unwrap();
-    let (exporter, _config) = start(
+    let (exporter, _config) = start_exporter(
         &cluster.dsn("authid_watch", "postgres"),
-        "  connect_timeout: 1s\n  connect_backoff_max: 1s\n",
+        "collection:\n  connect_timeout: 1s\n  connect_backoff_max: 1s\n",
     );
     let end = Instant::now() + Duration::from_secs(30);
     let mut most = 0;
@@ -298,9 +239,7 @@ async fn a_login_that_cannot_finish_is_never_repeated_beside() {
     );
     locker.batch_execute("COMMIT").await.unwrap();
     exporter
-        .scrape_until("the waiting login to become the session", |m| {
-            m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
-        })
+        .scrape_until("the waiting login to become the session", is_up)
         .await;
     assert_eq!(proc::postgres_backends_of("authid_watch"), 1);
 }
@@ -314,15 +253,11 @@ async fn a_silent_path_replaces_the_session_never_two() {
     let cluster = PgCluster::start(PgOptions::default());
     let proxy = Proxy::start(cluster.port());
     let dsn = format!("postgres://postgres@127.0.0.1:{}/postgres", proxy.port());
-    let (exporter, _config) = start(
+    let (exporter, _config) = start_exporter(
         &dsn,
-        "  statement_timeout: 1s\n  lock_timeout: 500ms\n  connect_timeout: 1s\n  connect_backoff_max: 1s\n",
+        "collection:\n  statement_timeout: 1s\n  lock_timeout: 500ms\n  connect_timeout: 1s\n  connect_backoff_max: 1s\n",
     );
-    exporter
-        .scrape_until("the first read", |m| {
-            m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
-        })
-        .await;
+    exporter.scrape_until("the first read", is_up).await;
     // Sample what the exporter holds towards the proxy, all along.
     let pid = exporter.pid();
     let port = proxy.port();
@@ -342,10 +277,7 @@ async fn a_silent_path_replaces_the_session_never_two() {
     let started = Instant::now();
     let m = exporter
         .scrape_until("the hung session to be given up", |m| {
-            m.value(
-                "dbconn_session_losses_total",
-                &[("target", "db"), ("reason", "hung")],
-            ) == Some(1.0)
+            value(m, "dbconn_session_losses_total", &[("reason", "hung")]) == Some(1.0)
         })
         .await;
     println!("hung session given up after {:?}", started.elapsed());
@@ -353,19 +285,14 @@ async fn a_silent_path_replaces_the_session_never_two() {
     // The replacement cannot log in through the silent path either: a timeout.
     exporter
         .scrape_until("the reconnect to time out", |m| {
-            m.value(
-                "dbconn_connect_errors_total",
-                &[("target", "db"), ("reason", "timeout")],
-            )
-            .is_some_and(|n| n >= 1.0)
+            value(m, "dbconn_connect_errors_total", &[("reason", "timeout")])
+                .is_some_and(|n| n >= 1.0)
         })
         .await;
 
     proxy.set_frozen(false);
     exporter
-        .scrape_until("a working session again", |m| {
-            m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
-        })
+        .scrape_until("a working session again", is_up)
         .await;
     stop.store(true, Ordering::SeqCst);
     sampler.join().unwrap();
@@ -384,15 +311,11 @@ async fn a_silent_path_replaces_the_session_never_two() {
 #[tokio::test]
 async fn a_locked_pg_locks_or_pg_authid_costs_one_lock_timeout_at_most() {
     let cluster = PgCluster::start(PgOptions::default());
-    let (exporter, _config) = start(
+    let (exporter, _config) = start_exporter(
         &cluster.superuser_dsn(),
-        "  lock_timeout: 1s\n  statement_timeout: 5s\n",
+        "collection:\n  lock_timeout: 1s\n  statement_timeout: 5s\n",
     );
-    exporter
-        .scrape_until("the first read", |m| {
-            m.value("dbconn_up", &[("target", "db")]) == Some(1.0)
-        })
-        .await;
+    exporter.scrape_until("the first read", is_up).await;
     for (relation, part) in [("pg_locks", "locks"), ("pg_authid", "names")] {
         let locker = cluster
             .connect("postgres", "postgres", "locker")
@@ -427,11 +350,7 @@ async fn a_locked_pg_locks_or_pg_authid_costs_one_lock_timeout_at_most() {
                 exporter.logs()
             );
             assert_eq!(
-                v(
-                    &m,
-                    "dbconn_scrape_collector_success",
-                    &[("collector", part)]
-                ),
+                collector_success(&m, part),
                 0.0,
                 "{relation} locked, read {read}"
             );
@@ -441,10 +360,7 @@ async fn a_locked_pg_locks_or_pg_authid_costs_one_lock_timeout_at_most() {
         exporter
             .scrape_until("every part again", |m| {
                 ["locks", "names", "blocking"].iter().all(|c| {
-                    m.value(
-                        "dbconn_scrape_collector_success",
-                        &[("target", "db"), ("collector", c)],
-                    ) == Some(1.0)
+                    value(m, "dbconn_scrape_collector_success", &[("collector", c)]) == Some(1.0)
                 })
             })
             .await;

@@ -214,6 +214,10 @@ impl MariaDb {
         self.port
     }
 
+    pub fn options(&self) -> &MariaOptions {
+        &self.options
+    }
+
     /// The superuser (`root`, no password): it gets MariaDB's extra slot beyond
     /// `max_connections`.
     pub fn root_dsn(&self) -> String {
@@ -277,23 +281,133 @@ impl MariaDb {
         }
     }
 
-    /// Opens `n` sessions that stay idle until dropped.
+    /// An ordinary account with password `pw`: PROCESS to see every session,
+    /// everything on the `shop` database, nothing that grants the extra admin slot;
+    /// `limit` is its MAX_USER_CONNECTIONS.
+    pub async fn create_user(&self, user: &str, limit: Option<u32>) {
+        let limit = limit.map_or(String::new(), |n| format!(" WITH MAX_USER_CONNECTIONS {n}"));
+        self.exec(&format!(
+            "CREATE USER '{user}'@'%' IDENTIFIED BY 'pw'{limit}; \
+             GRANT PROCESS ON *.* TO '{user}'@'%'; \
+             GRANT ALL ON shop.* TO '{user}'@'%'"
+        ))
+        .await;
+    }
+
+    /// Creates the `shop` database with `accounts (id, balance)` holding the row `1`,
+    /// the row [`MariaDb::hold_row_lock`] locks.
+    pub async fn create_shop_with_accounts(&self) {
+        self.exec(
+            "CREATE DATABASE shop; \
+             CREATE TABLE shop.accounts (id INT PRIMARY KEY, balance INT) ENGINE=InnoDB; \
+             INSERT INTO shop.accounts VALUES (1, 100)",
+        )
+        .await;
+    }
+
+    /// A session of `user` updates row 1 of `shop.accounts` in an open transaction,
+    /// and `waiters` more sessions of `user` queue behind it with an update each.
+    pub async fn hold_row_lock(&self, user: &str, password: &str, waiters: usize) -> RowLock {
+        let mut holder = self
+            .connect(user, password, Some("shop"))
+            .await
+            .unwrap_or_else(|e| panic!("connect the holder: {e}"));
+        holder
+            .query_drop("BEGIN")
+            .await
+            .unwrap_or_else(|e| panic!("BEGIN: {e}"));
+        holder
+            .query_drop("UPDATE accounts SET balance = balance - 1 WHERE id = 1")
+            .await
+            .unwrap_or_else(|e| panic!("take the row lock: {e}"));
+        let mut waiting = Vec::new();
+        for i in 0..waiters {
+            let mut c = self
+                .connect(user, password, Some("shop"))
+                .await
+                .unwrap_or_else(|e| panic!("connect waiter {i}: {e}"));
+            waiting.push(tokio::spawn(async move {
+                let r = c
+                    .query_drop("UPDATE accounts SET balance = balance + 1 WHERE id = 1")
+                    .await;
+                (c, r)
+            }));
+        }
+        RowLock { holder, waiting }
+    }
+
+    /// Opens `n` sessions without a default database that stay idle until dropped.
     pub async fn connect_many(
         &self,
         n: usize,
         user: &str,
         password: &str,
     ) -> Vec<mysql_async::Conn> {
+        self.connect_many_to(n, user, password, None).await
+    }
+
+    /// Opens `n` sessions into `database` that stay idle until dropped.
+    pub async fn connect_many_to(
+        &self,
+        n: usize,
+        user: &str,
+        password: &str,
+        database: Option<&str>,
+    ) -> Vec<mysql_async::Conn> {
         let mut held = Vec::with_capacity(n);
         for i in 0..n {
             held.push(
-                self.connect(user, password, None)
+                self.connect(user, password, database)
                     .await
                     .unwrap_or_else(|e| panic!("session {i} of {n} as {user}: {e}")),
             );
         }
         held
     }
+}
+
+/// A row lock held in an open transaction, with sessions waiting on it.
+pub struct RowLock {
+    holder: mysql_async::Conn,
+    waiting: Vec<tokio::task::JoinHandle<(mysql_async::Conn, Result<(), mysql_async::Error>)>>,
+}
+
+impl RowLock {
+    /// Rolls the holder back and waits for every waiter's update to go through.
+    pub async fn release(mut self) {
+        self.holder
+            .query_drop("ROLLBACK")
+            .await
+            .unwrap_or_else(|e| panic!("roll the holder back: {e}"));
+        for w in self.waiting {
+            let (_conn, r) = w.await.unwrap_or_else(|e| panic!("waiter task: {e}"));
+            r.unwrap_or_else(|e| panic!("the waiter's update failed: {e}"));
+        }
+    }
+}
+
+/// The client sessions the server lists besides the watcher's own (a session closed
+/// just before stays listed until its thread has gone).
+pub async fn other_sessions(watcher: &mut mysql_async::Conn) -> i64 {
+    watcher
+        .query_first(
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+             WHERE COMMAND <> 'Daemon' AND USER <> 'system user' AND ID <> CONNECTION_ID()",
+        )
+        .await
+        .expect("count the sessions")
+        .unwrap_or(0)
+}
+
+/// The transactions InnoDB itself reports as blocking another.
+pub async fn blockers(watcher: &mut mysql_async::Conn) -> i64 {
+    watcher
+        .query_first::<i64, _>(
+            "SELECT COUNT(DISTINCT blocking_trx_id) FROM information_schema.INNODB_LOCK_WAITS",
+        )
+        .await
+        .expect("count the blockers")
+        .expect("a count")
 }
 
 impl Drop for MariaDb {

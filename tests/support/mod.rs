@@ -11,6 +11,8 @@ pub mod pg;
 pub mod proc;
 pub mod prometheus;
 pub mod proxy;
+pub mod scrape;
+pub mod server;
 
 /// Runs `promtool check metrics` on the classic text exposition and fails the test on
 /// any lint problem. promtool is part of the suite's requirements (scripts/setup.sh

@@ -300,6 +300,10 @@ impl PgCluster {
         self.port
     }
 
+    pub fn options(&self) -> &PgOptions {
+        &self.options
+    }
+
     /// The server's major version times 10000, comparable with `server_version_num`.
     pub fn version_num(&self) -> u32 {
         self.major * 10000
@@ -369,9 +373,83 @@ impl PgCluster {
         held
     }
 
+    /// Opens sessions as `user` into `held` until a login is refused, and returns
+    /// that refusal; fails the test if more than `most` were let in.
+    pub async fn fill_until_refused(
+        &self,
+        user: &str,
+        held: &mut Vec<tokio_postgres::Client>,
+        most: usize,
+    ) -> tokio_postgres::Error {
+        loop {
+            match self.connect(user, "postgres", "filler").await {
+                Ok(c) => held.push(c),
+                Err(e) => return e,
+            }
+            assert!(held.len() <= most, "the server never refused a login");
+        }
+    }
+
+    /// Creates `accounts (id, balance)` with the row `1` in the `postgres` database,
+    /// the row [`PgCluster::hold_row_lock`] locks.
+    pub async fn create_accounts(&self) {
+        self.exec(
+            "CREATE TABLE accounts (id int PRIMARY KEY, balance int); \
+             INSERT INTO accounts VALUES (1, 100)",
+        )
+        .await;
+    }
+
+    /// A session of `user` (named `holder`) updates row 1 of `accounts` in an open
+    /// transaction, and one session per name in `waiters` queues behind it with an
+    /// update of its own.
+    pub async fn hold_row_lock(&self, user: &str, holder: &str, waiters: &[&str]) -> RowLock {
+        let holder = self
+            .connect(user, "postgres", holder)
+            .await
+            .unwrap_or_else(|e| panic!("connect the holder: {e}"));
+        holder
+            .batch_execute("BEGIN; UPDATE accounts SET balance = balance - 1 WHERE id = 1")
+            .await
+            .unwrap_or_else(|e| panic!("take the row lock: {e}"));
+        let mut waiting = Vec::new();
+        for name in waiters {
+            let c = self
+                .connect(user, "postgres", name)
+                .await
+                .unwrap_or_else(|e| panic!("connect waiter {name}: {e}"));
+            waiting.push(tokio::spawn(async move {
+                c.batch_execute("UPDATE accounts SET balance = balance + 1 WHERE id = 1")
+                    .await
+            }));
+        }
+        RowLock { holder, waiting }
+    }
+
     /// The server log so far, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+}
+
+/// A row lock held in an open transaction, with sessions waiting on it.
+pub struct RowLock {
+    holder: tokio_postgres::Client,
+    waiting: Vec<tokio::task::JoinHandle<Result<(), tokio_postgres::Error>>>,
+}
+
+impl RowLock {
+    /// Rolls the holder back and waits for every waiter's update to go through.
+    pub async fn release(self) {
+        self.holder
+            .batch_execute("ROLLBACK")
+            .await
+            .unwrap_or_else(|e| panic!("roll the holder back: {e}"));
+        for w in self.waiting {
+            w.await
+                .unwrap_or_else(|e| panic!("waiter task: {e}"))
+                .unwrap_or_else(|e| panic!("the waiter's update failed: {e}"));
+        }
     }
 }
 
@@ -386,6 +464,30 @@ pub async fn exporter_sessions(watcher: &tokio_postgres::Client) -> i64 {
         )
         .await
         .expect("count the exporter's sessions")
+        .get(0)
+}
+
+/// Client backends the server lists (every session, whatever its role).
+pub async fn client_backends(watcher: &tokio_postgres::Client) -> i64 {
+    watcher
+        .query_one(
+            "SELECT count(*) FROM pg_stat_get_activity(NULL) WHERE backend_type = 'client backend'",
+            &[],
+        )
+        .await
+        .expect("count the client backends")
+        .get(0)
+}
+
+/// The sessions PostgreSQL itself names as blocking another (`pg_blocking_pids`).
+pub async fn blockers(watcher: &tokio_postgres::Client) -> i64 {
+    watcher
+        .query_one(
+            "SELECT count(DISTINCT b) FROM pg_stat_activity, unnest(pg_blocking_pids(pid)) b",
+            &[],
+        )
+        .await
+        .expect("count the blockers")
         .get(0)
 }
 
