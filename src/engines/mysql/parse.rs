@@ -491,7 +491,26 @@ fn number(v: Option<&Value>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
+
+    fn settings() -> ReadSettings {
+        ReadSettings {
+            thresholds: vec![30.0, 60.0],
+            origin_cap: 100,
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_millis(500),
+        }
+    }
+
+    fn server(visibility: Visibility) -> Server {
+        Server {
+            engine: Engine::MariaDb,
+            version: "10.11.6-MariaDB".into(),
+            visibility,
+        }
+    }
 
     /// Threads of `user` in `command`, with no transaction and no durations.
     fn threads(user: &str, command: &str, count: u64) -> ActivityRow {
@@ -515,6 +534,22 @@ mod tests {
         }
     }
 
+    /// A read that returned every part, with the sessions given.
+    fn read_of(activity: Vec<ActivityRow>) -> Rows {
+        Rows {
+            activity,
+            settings: vec![nv("max_connections", "151")],
+            status: Some(Vec::new()),
+            blocking: Some(Vec::new()),
+            locks: Some(Vec::new()),
+            user_limits: Some(Vec::new()),
+        }
+    }
+
+    fn snapshot_of(rows: Rows, visibility: Visibility) -> Result<Snapshot, ParseError> {
+        snapshot(rows, &server(visibility), Vec::new(), &settings())
+    }
+
     #[test]
     fn mysql_commands_map_to_the_contract() {
         assert_eq!(state_of("Sleep", false), Some(State::Idle));
@@ -526,6 +561,71 @@ mod tests {
         assert_eq!(state_of("Binlog Dump", false), None);
         assert_eq!(state_of("Slave_SQL", false), None);
         assert_eq!(state_of("", false), Some(State::Active));
+    }
+
+    #[test]
+    fn server_threads_are_not_sessions() {
+        let rows: Vec<_> = [
+            "Daemon",
+            "Binlog Dump",
+            "Binlog Dump GTID",
+            "Connect",
+            "Slave_IO",
+            "Slave_SQL",
+            "Slave_worker",
+            "Register Slave",
+        ]
+        .iter()
+        .map(|c| threads("system user", c, 1))
+        .chain([threads("app", "Query", 3)])
+        .collect();
+        let groups = parse_activity(&rows);
+        assert_eq!(groups.len(), 1);
+        assert_eq!(groups[0].origin.user, "app");
+        assert_eq!(groups[0].count, 3);
+    }
+
+    #[test]
+    fn a_sleeping_thread_in_a_transaction_is_idle_in_transaction() {
+        let mut open = threads("app", "Sleep", 2);
+        open.in_transaction = Some(1.0);
+        open.oldest_transaction_seconds = Some(12.5);
+        let mut pooled = threads("app", "Sleep", 5);
+        // The oldest transaction is on every row; only the groups holding one take it.
+        pooled.oldest_transaction_seconds = Some(12.5);
+        let groups = parse_activity(&[open, pooled]);
+        assert_eq!(groups[0].state, State::IdleInTransaction);
+        assert_eq!(groups[0].oldest_transaction_seconds, Some(12.5));
+        assert_eq!(groups[1].state, State::Idle);
+        assert_eq!(groups[1].oldest_transaction_seconds, None);
+    }
+
+    #[test]
+    fn null_columns_read_as_no_database_and_zero() {
+        let row = ActivityRow {
+            command: Some("Query".into()),
+            over: vec![None, Some(4.0)],
+            ..ActivityRow::default()
+        };
+        let empty_db = ActivityRow {
+            database: Some(String::new()),
+            ..row.clone()
+        };
+        let groups = parse_activity(&[row, empty_db]);
+        for g in &groups {
+            assert_eq!(g.origin.database, NO_DATABASE);
+            assert_eq!(g.origin.user, "");
+            assert_eq!(g.origin.application, "");
+            assert_eq!(g.count, 0);
+            assert_eq!(g.max_state_seconds, 0.0);
+            assert_eq!(g.over, vec![0, 4]);
+            assert!(!g.hidden);
+        }
+        // No command at all is not a server thread.
+        assert_eq!(
+            parse_activity(&[ActivityRow::default()])[0].state,
+            State::Active
+        );
     }
 
     #[test]
@@ -567,6 +667,180 @@ mod tests {
         // Read a moment apart, the processlist may see more than the status
         // counted: never a negative count.
         assert_eq!(hidden_sessions(1, &groups[..2]), 0);
+    }
+
+    #[test]
+    fn without_process_the_snapshot_counts_hidden_sessions_from_threads_connected() {
+        let mut rows = read_of(vec![threads("monitor", "Query", 1)]);
+        rows.blocking = None;
+        rows.locks = None;
+        rows.status = Some(vec![nv("Threads_connected", "7")]);
+        rows.user_limits = Some(vec![UserLimitRow {
+            user: Some("monitor".into()),
+            limit: Some(5.0),
+        }]);
+        let s = snapshot_of(rows, Visibility::OwnThreads).unwrap();
+        assert_eq!(s.sessions.by_state.total(), 7);
+        assert_eq!(s.sessions.by_state.get(State::Other), 6);
+        // The hidden sessions are nobody's for the per-account limits.
+        assert!(!s.sessions.per_user.contains_key(HIDDEN));
+        assert_eq!(
+            s.user_limits,
+            Some(vec![LimitUse {
+                name: "monitor".into(),
+                limit: 5,
+                used: 1
+            }])
+        );
+        assert_eq!(
+            s.privileges,
+            vec![Privilege {
+                name: "PROCESS",
+                granted: false
+            }]
+        );
+        assert_eq!(s.blocking, None);
+        assert_eq!(s.locks, None);
+    }
+
+    #[test]
+    fn no_hidden_group_when_every_connection_is_seen() {
+        let mut rows = read_of(vec![threads("app", "Query", 3)]);
+        rows.status = Some(vec![nv("Threads_connected", "2")]);
+        let s = snapshot_of(rows, Visibility::OwnThreads).unwrap();
+        assert_eq!(s.sessions.by_state.total(), 3);
+        assert_eq!(s.sessions.by_state.get(State::Other), 0);
+    }
+
+    #[test]
+    fn a_read_without_its_required_counts_fails() {
+        // Without PROCESS, Threads_connected is the only count of the others.
+        let err = snapshot_of(read_of(Vec::new()), Visibility::OwnThreads).unwrap_err();
+        assert_eq!(err, ParseError::NotReported("Threads_connected"));
+        let mut rows = read_of(Vec::new());
+        rows.status = Some(vec![nv("Threads_connected", "many")]);
+        assert!(snapshot_of(rows, Visibility::OwnThreads).is_err());
+        // With PROCESS it is not needed.
+        assert!(snapshot_of(read_of(Vec::new()), Visibility::AllThreads).is_ok());
+
+        let mut rows = read_of(Vec::new());
+        rows.settings = vec![nv("max_connections", "")];
+        let err = snapshot_of(rows, Visibility::AllThreads).unwrap_err();
+        assert_eq!(err, ParseError::NotReported("max_connections"));
+        assert!(matches!(
+            ReadError::from(err),
+            ReadError::Failed(m) if m == "the server did not report max_connections"
+        ));
+        let columns = ParseError::ActivityColumns {
+            found: 7,
+            expected: 10,
+        };
+        assert_eq!(
+            columns.to_string(),
+            "activity row has 7 columns, expected 10"
+        );
+    }
+
+    #[test]
+    fn with_process_the_snapshot_has_every_part() {
+        let mut rows = read_of(vec![threads("app", "Query", 3)]);
+        rows.settings = vec![
+            nv("max_connections", "151"),
+            nv("max_user_connections", "0"),
+            nv("wait_timeout", "28800"),
+        ];
+        rows.status = Some(vec![
+            nv("Max_used_connections", "40"),
+            nv("Threads_running", "2"),
+            nv("Innodb_deadlocks", "1"),
+            nv("Connections", "1000"),
+            nv("Connection_errors_max_connections", "3"),
+            nv("Aborted_connects", "not a number"),
+            // Read only without PROCESS: here it is ignored.
+            nv("Threads_connected", "99"),
+        ]);
+        let parts = vec![ReadPart {
+            name: "activity",
+            success: true,
+        }];
+        let s = snapshot(
+            rows,
+            &server(Visibility::AllThreads),
+            parts.clone(),
+            &settings(),
+        )
+        .unwrap();
+        assert_eq!(s.engine, Engine::MariaDb);
+        assert_eq!(s.version, "10.11.6-MariaDB");
+        assert_eq!(s.max_connections, 151);
+        assert_eq!(s.reserved_connections, 0);
+        assert_eq!(s.sessions.by_state.total(), 3);
+        // The processlist does not tell when a session connected.
+        assert_eq!(s.sessions.average_connection_age_seconds, None);
+        assert_eq!(s.sessions.max_connection_age_seconds, None);
+        assert_eq!(s.max_used_connections, Some(40));
+        assert_eq!(s.threads_running, Some(2));
+        assert_eq!(
+            s.counters,
+            ServerCounters {
+                deadlocks: Some(1),
+                sessions: Some(1000),
+                abnormal_ends: Vec::new(),
+                refused: Some(3),
+                failed: None,
+            }
+        );
+        assert_eq!(s.parts, parts);
+        assert_eq!(s.timeouts, vec![("wait_timeout".to_string(), 28800.0)]);
+        assert_eq!(s.blocking, Some(Blocking::default()));
+        assert_eq!(s.locks, Some(Vec::new()));
+        // max_user_connections 0 is no global limit, and nobody has their own.
+        assert_eq!(s.user_limits, Some(Vec::new()));
+        assert!(s.privileges.iter().all(|p| p.granted));
+    }
+
+    #[test]
+    fn parts_not_read_are_unknown_not_zero() {
+        let mut rows = read_of(Vec::new());
+        rows.status = None;
+        rows.blocking = None;
+        rows.locks = None;
+        rows.user_limits = None;
+        let s = snapshot_of(rows, Visibility::AllThreads).unwrap();
+        assert_eq!(s.max_used_connections, None);
+        assert_eq!(s.counters, ServerCounters::default());
+        assert_eq!(s.blocking, None);
+        assert_eq!(s.locks, None);
+        assert_eq!(s.user_limits, None);
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_no_limit() {
+        let vars = |v: &str| Values::from_rows(vec![nv("max_user_connections", v)]);
+        assert_eq!(global_user_limit(&vars("0")), None);
+        assert_eq!(global_user_limit(&vars("-1")), None);
+        assert_eq!(global_user_limit(&vars("")), None);
+        assert_eq!(global_user_limit(&vars("50")), Some(50));
+        assert_eq!(global_user_limit(&Values::from_rows(Vec::new())), None);
+    }
+
+    #[test]
+    fn own_limits_leave_out_rows_with_nulls() {
+        let rows = [
+            UserLimitRow {
+                user: Some("app".into()),
+                limit: Some(30.0),
+            },
+            UserLimitRow {
+                user: None,
+                limit: Some(5.0),
+            },
+            UserLimitRow {
+                user: Some("batch".into()),
+                limit: None,
+            },
+        ];
+        assert_eq!(own_limits(&rows), HashMap::from([("app".to_string(), 30)]));
     }
 
     #[test]
@@ -631,5 +905,96 @@ mod tests {
                 ("max_execution_time".to_string(), 1.5),
             ]
         );
+    }
+
+    #[test]
+    fn variables_without_a_name_are_left_out() {
+        let vars = Values::from_rows(vec![
+            NameValue {
+                name: None,
+                value: Some("1".into()),
+            },
+            nv("max_connections", "151"),
+        ]);
+        assert_eq!(vars.0.len(), 1);
+        assert_eq!(vars.u64("max_connections"), Some(151));
+    }
+
+    #[test]
+    fn blocking_reads_one_row_and_never_a_negative_wait() {
+        assert_eq!(parse_blocking(&[]), Blocking::default());
+        let row = BlockingRow {
+            blocked: Some(2.0),
+            blocking: Some(1.0),
+            max_lock_wait_seconds: Some(-0.25),
+        };
+        assert_eq!(
+            parse_blocking(&[row]),
+            Blocking {
+                blocked: 2,
+                blocking: 1,
+                max_lock_wait_seconds: 0.0
+            }
+        );
+        assert_eq!(
+            parse_blocking(&[BlockingRow::default()]),
+            Blocking::default()
+        );
+    }
+
+    #[test]
+    fn locks_are_counted_by_mode_and_grant() {
+        let rows = [
+            LockRow {
+                mode: Some("X".into()),
+                granted: Some(1.0),
+                count: Some(2.0),
+            },
+            LockRow {
+                mode: Some("X,REC_NOT_GAP".into()),
+                granted: Some(0.0),
+                count: Some(1.0),
+            },
+            // A NULL anywhere leaves the row out.
+            LockRow {
+                mode: None,
+                granted: Some(1.0),
+                count: Some(1.0),
+            },
+            LockRow {
+                mode: Some("S".into()),
+                granted: None,
+                count: Some(1.0),
+            },
+        ];
+        assert_eq!(
+            parse_locks(&rows),
+            vec![
+                LockCount {
+                    mode: "X".into(),
+                    granted: true,
+                    count: 2
+                },
+                LockCount {
+                    mode: "X,REC_NOT_GAP".into(),
+                    granted: false,
+                    count: 1
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn cells_are_read_as_text_and_numbers() {
+        let bytes = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        assert_eq!(text(Some(&Value::NULL)), None);
+        assert_eq!(text(None), None);
+        assert_eq!(text(Some(&bytes("shop"))), Some("shop".into()));
+        assert_eq!(text(Some(&Value::Int(-3))), Some("-3".into()));
+        assert_eq!(number(Some(&bytes(" 12.5 "))), Some(12.5));
+        assert_eq!(number(Some(&bytes("0.000001"))), Some(0.000001));
+        assert_eq!(number(Some(&Value::UInt(7))), Some(7.0));
+        assert_eq!(number(Some(&bytes("Sleep"))), None);
+        assert_eq!(number(Some(&Value::NULL)), None);
     }
 }
