@@ -410,7 +410,7 @@ mod tests {
     }
 
     #[test]
-    fn each_flavour_and_version_gets_its_sql() {
+    fn mariadb_gets_its_sql() {
         let s = settings();
         let maria = sql_for(Engine::MariaDb, Version(10, 11, 0), &s);
         assert!(maria.activity.contains("information_schema.PROCESSLIST"));
@@ -441,6 +441,15 @@ mod tests {
                 .any(|q| q == "SET SESSION lock_wait_timeout = 1")
         );
 
+        let maria106 = sql_for(Engine::MariaDb, Version(10, 6, 0), &s);
+        assert_eq!(maria106.activity, maria.activity);
+        let maria11 = sql_for(Engine::MariaDb, Version(11, 4, 0), &s);
+        assert_eq!(maria11.blocking, maria.blocking);
+    }
+
+    #[test]
+    fn mysql_8_gets_its_sql() {
+        let s = settings();
         let mysql8 = sql_for(Engine::MySql, Version(8, 0, 36), &s);
         assert!(mysql8.activity.contains("performance_schema.processlist"));
         assert!(
@@ -477,7 +486,11 @@ mod tests {
                 .blocking
                 .contains("performance_schema.data_lock_waits")
         );
+    }
 
+    #[test]
+    fn older_mysql_gets_its_sql() {
+        let s = settings();
         let mysql57 = sql_for(Engine::MySql, Version(5, 7, 44), &s);
         assert!(mysql57.activity.contains("information_schema.PROCESSLIST"));
         assert!(
@@ -499,11 +512,15 @@ mod tests {
                 .iter()
                 .any(|q| q.contains("max_execution_time"))
         );
-
-        let maria106 = sql_for(Engine::MariaDb, Version(10, 6, 0), &s);
-        assert_eq!(maria106.activity, maria.activity);
-        let maria11 = sql_for(Engine::MariaDb, Version(11, 4, 0), &s);
-        assert_eq!(maria11.blocking, maria.blocking);
+        // max_execution_time came with 5.7.8.
+        let limit = |v| {
+            sql_for(Engine::MySql, v, &s)
+                .session_setup
+                .iter()
+                .any(|q| q.contains("max_execution_time"))
+        };
+        assert!(!limit(Version(5, 7, 7)));
+        assert!(limit(Version(5, 7, 8)));
     }
 
     #[test]
