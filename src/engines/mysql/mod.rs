@@ -264,3 +264,14 @@ fn collectors(results: &HashMap<Part, Vec<Row>>) -> Vec<ReadPart> {
         })
         .collect()
 }
+
+/// The read settings of the unit tests: two thresholds.
+#[cfg(test)]
+fn test_settings() -> ReadSettings {
+    ReadSettings {
+        thresholds: vec![30.0, 60.0],
+        origin_cap: 100,
+        statement_timeout: Duration::from_secs(5),
+        lock_timeout: Duration::from_millis(500),
+    }
+}

@@ -491,18 +491,8 @@ fn number(v: Option<&Value>) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    fn settings() -> ReadSettings {
-        ReadSettings {
-            thresholds: vec![30.0, 60.0],
-            origin_cap: 100,
-            statement_timeout: Duration::from_secs(5),
-            lock_timeout: Duration::from_millis(500),
-        }
-    }
+    use crate::engines::mysql::test_settings as settings;
 
     fn server(visibility: Visibility) -> Server {
         Server {

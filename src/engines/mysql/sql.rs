@@ -375,18 +375,8 @@ fn in_list(names: &[&str]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-
-    fn settings() -> ReadSettings {
-        ReadSettings {
-            thresholds: vec![30.0, 60.0],
-            origin_cap: 100,
-            statement_timeout: Duration::from_secs(5),
-            lock_timeout: Duration::from_millis(500),
-        }
-    }
+    use crate::engines::mysql::test_settings as settings;
 
     #[test]
     fn flavour_and_version_are_detected() {
