@@ -117,6 +117,8 @@ impl Session {
         let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.disconnect()).await;
     }
 
+    /// One read: the parts this server supports, sent as one batch, their rows
+    /// copied out of the driver's and turned into the snapshot.
     pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
         let sql = Arc::clone(&self.sql);
         let parts = self.parts_to_send(&sql);
