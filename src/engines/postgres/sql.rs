@@ -58,104 +58,110 @@ const CLIENT_BACKEND: &str = "(s.backend_type = 'client backend' \
 
 impl Sql {
     pub(super) fn for_version(version_num: i32, thresholds: &[f64]) -> Sql {
-        let over: Vec<String> = thresholds
-            .iter()
-            .map(|t| {
-                format!(
-                    "count(*) FILTER (WHERE s.state_change < now() - make_interval(secs => {t}))"
-                )
-            })
-            .collect();
-        let activity = format!(
-            "SELECT s.datid, s.usesysid, coalesce(s.application_name, '') AS application, s.state, \
-                    count(*) AS sessions, \
-                    coalesce(max(extract(epoch FROM now() - s.state_change)), 0)::float8, \
-                    coalesce(sum(extract(epoch FROM now() - s.backend_start)), 0)::float8, \
-                    coalesce(max(extract(epoch FROM now() - s.backend_start)), 0)::float8, \
-                    extract(epoch FROM now() - min(s.xact_start))::float8, \
-                    ARRAY[{}]::int8[], \
-                    count(*) FILTER (WHERE s.wait_event_type = 'Lock'), \
-                    s.backend_type IS NULL AS hidden \
-             FROM pg_catalog.pg_stat_get_activity(NULL) AS s \
-             WHERE {CLIENT_BACKEND} \
-             GROUP BY 1, 2, 3, 4, 12",
-            over.join(", ")
-        );
-        let server_settings =
-            "SELECT name, setting, coalesce(unit, ''), coalesce(reset_val, setting) \
-             FROM pg_catalog.pg_settings \
-             WHERE name IN ('max_connections', 'superuser_reserved_connections', \
-                            'reserved_connections', 'idle_in_transaction_session_timeout', \
-                            'idle_session_timeout', 'statement_timeout', 'lock_timeout', \
-                            'transaction_timeout')"
-                .to_string();
-        // The names and limits, and whether the role may see every session now (a
-        // GRANT takes effect at once): the one statement that reads pg_authid, so
-        // that a lock on it is waited for once. 3375 is pg_read_all_stats, a fixed
-        // OID since PostgreSQL 10.
-        let names = "SELECT 'd'::text, d.oid, d.datname::text, d.datconnlimit \
-             FROM pg_catalog.pg_database AS d \
-             UNION ALL \
-             SELECT 'r'::text, r.oid, r.rolname::text, r.rolconnlimit \
-             FROM pg_catalog.pg_roles AS r \
-             WHERE r.rolconnlimit >= 0 OR r.rolcanlogin \
-             UNION ALL \
-             SELECT 'p'::text, 0::oid, '', \
-                    CASE WHEN pg_catalog.pg_has_role(3375::oid, 'USAGE') THEN 1 ELSE 0 END"
-            .to_string();
-        // The exporter's own locks (on pg_locks itself, its virtual xid) are noise.
-        let locks = "SELECT mode, granted, count(*) FROM pg_catalog.pg_locks \
-             WHERE mode IS NOT NULL AND pid IS DISTINCT FROM pg_catalog.pg_backend_pid() \
-             GROUP BY 1, 2"
-            .to_string();
-        // Waiters from pg_locks, which every role may read (pg_blocking_pids too),
-        // so that another role's blocked session is seen without pg_read_all_stats.
-        // pg_locks.waitstart (14+) dates the lock wait itself; before it, the start
-        // of the waiting statement is the best available (an overestimate).
-        let blocking = if version_num >= 140_000 {
-            format!(
-                "SELECT w.pid, pg_catalog.pg_blocking_pids(w.pid), \
-                        greatest(extract(epoch FROM now() - coalesce(w.waitstart, s.state_change, now())), 0)::float8 \
-                 FROM (SELECT pid, min(waitstart) AS waitstart FROM pg_catalog.pg_locks \
-                       WHERE NOT granted AND pid IS NOT NULL GROUP BY pid) AS w \
-                 JOIN pg_catalog.pg_stat_get_activity(NULL) AS s ON s.pid = w.pid \
-                 WHERE {CLIENT_BACKEND}"
-            )
-        } else {
-            format!(
-                "SELECT w.pid, pg_catalog.pg_blocking_pids(w.pid), \
-                        greatest(extract(epoch FROM now() - coalesce(s.state_change, now())), 0)::float8 \
-                 FROM (SELECT DISTINCT pid FROM pg_catalog.pg_locks \
-                       WHERE NOT granted AND pid IS NOT NULL) AS w \
-                 JOIN pg_catalog.pg_stat_get_activity(NULL) AS s ON s.pid = w.pid \
-                 WHERE {CLIENT_BACKEND}"
-            )
-        };
-        // Counters through the statistics functions over the databases already
-        // known, not the pg_stat_database view: the view reads pg_database, and a
-        // lock on it would make this statement wait a second lock timeout.
-        let database_stats = if counts_sessions(version_num) {
-            "SELECT pg_catalog.pg_conf_load_time()::text, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions(d)), 0)::int8, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_abandoned(d)), 0)::int8, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_fatal(d)), 0)::int8, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_sessions_killed(d)), 0)::int8 \
-             FROM unnest($1::oid[]) AS d"
-        } else {
-            "SELECT pg_catalog.pg_conf_load_time()::text, \
-                    coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8 \
-             FROM unnest($1::oid[]) AS d"
-        }
-        .to_string();
         Sql {
-            activity,
-            server_settings,
-            names,
-            locks,
-            blocking,
-            database_stats,
+            activity: activity(thresholds),
+            server_settings: SERVER_SETTINGS.to_string(),
+            names: NAMES.to_string(),
+            locks: LOCKS.to_string(),
+            blocking: blocking(version_num),
+            database_stats: database_stats(version_num).to_string(),
         }
+    }
+}
+
+/// One row per origin and state, with a count per duration threshold.
+fn activity(thresholds: &[f64]) -> String {
+    let over: Vec<String> = thresholds
+        .iter()
+        .map(|t| {
+            format!("count(*) FILTER (WHERE s.state_change < now() - make_interval(secs => {t}))")
+        })
+        .collect();
+    format!(
+        "SELECT s.datid, s.usesysid, coalesce(s.application_name, '') AS application, s.state, \
+                count(*) AS sessions, \
+                coalesce(max(extract(epoch FROM now() - s.state_change)), 0)::float8, \
+                coalesce(sum(extract(epoch FROM now() - s.backend_start)), 0)::float8, \
+                coalesce(max(extract(epoch FROM now() - s.backend_start)), 0)::float8, \
+                extract(epoch FROM now() - min(s.xact_start))::float8, \
+                ARRAY[{}]::int8[], \
+                count(*) FILTER (WHERE s.wait_event_type = 'Lock'), \
+                s.backend_type IS NULL AS hidden \
+         FROM pg_catalog.pg_stat_get_activity(NULL) AS s \
+         WHERE {CLIENT_BACKEND} \
+         GROUP BY 1, 2, 3, 4, 12",
+        over.join(", ")
+    )
+}
+
+const SERVER_SETTINGS: &str = "SELECT name, setting, coalesce(unit, ''), coalesce(reset_val, setting) \
+     FROM pg_catalog.pg_settings \
+     WHERE name IN ('max_connections', 'superuser_reserved_connections', \
+                    'reserved_connections', 'idle_in_transaction_session_timeout', \
+                    'idle_session_timeout', 'statement_timeout', 'lock_timeout', \
+                    'transaction_timeout')";
+
+/// The names and limits, and whether the role may see every session now (a GRANT
+/// takes effect at once): the one statement that reads pg_authid, so that a lock on
+/// it is waited for once. 3375 is pg_read_all_stats, a fixed OID since PostgreSQL 10.
+const NAMES: &str = "SELECT 'd'::text, d.oid, d.datname::text, d.datconnlimit \
+     FROM pg_catalog.pg_database AS d \
+     UNION ALL \
+     SELECT 'r'::text, r.oid, r.rolname::text, r.rolconnlimit \
+     FROM pg_catalog.pg_roles AS r \
+     WHERE r.rolconnlimit >= 0 OR r.rolcanlogin \
+     UNION ALL \
+     SELECT 'p'::text, 0::oid, '', \
+            CASE WHEN pg_catalog.pg_has_role(3375::oid, 'USAGE') THEN 1 ELSE 0 END";
+
+/// The exporter's own locks (on pg_locks itself, its virtual xid) are noise.
+const LOCKS: &str = "SELECT mode, granted, count(*) FROM pg_catalog.pg_locks \
+     WHERE mode IS NOT NULL AND pid IS DISTINCT FROM pg_catalog.pg_backend_pid() \
+     GROUP BY 1, 2";
+
+/// Waiters from pg_locks, which every role may read (pg_blocking_pids too), so that
+/// another role's blocked session is seen without pg_read_all_stats.
+/// pg_locks.waitstart (14+) dates the lock wait itself; before it, the start of the
+/// waiting statement is the best available (an overestimate).
+fn blocking(version_num: i32) -> String {
+    if version_num >= 140_000 {
+        format!(
+            "SELECT w.pid, pg_catalog.pg_blocking_pids(w.pid), \
+                    greatest(extract(epoch FROM now() - coalesce(w.waitstart, s.state_change, now())), 0)::float8 \
+             FROM (SELECT pid, min(waitstart) AS waitstart FROM pg_catalog.pg_locks \
+                   WHERE NOT granted AND pid IS NOT NULL GROUP BY pid) AS w \
+             JOIN pg_catalog.pg_stat_get_activity(NULL) AS s ON s.pid = w.pid \
+             WHERE {CLIENT_BACKEND}"
+        )
+    } else {
+        format!(
+            "SELECT w.pid, pg_catalog.pg_blocking_pids(w.pid), \
+                    greatest(extract(epoch FROM now() - coalesce(s.state_change, now())), 0)::float8 \
+             FROM (SELECT DISTINCT pid FROM pg_catalog.pg_locks \
+                   WHERE NOT granted AND pid IS NOT NULL) AS w \
+             JOIN pg_catalog.pg_stat_get_activity(NULL) AS s ON s.pid = w.pid \
+             WHERE {CLIENT_BACKEND}"
+        )
+    }
+}
+
+/// Counters through the statistics functions over the databases already known, not
+/// the pg_stat_database view: the view reads pg_database, and a lock on it would make
+/// this statement wait a second lock timeout. Column 0, `pg_conf_load_time()`, tells
+/// whether the server's settings must be read again.
+fn database_stats(version_num: i32) -> &'static str {
+    if counts_sessions(version_num) {
+        "SELECT pg_catalog.pg_conf_load_time()::text, \
+                coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8, \
+                coalesce(sum(pg_catalog.pg_stat_get_db_sessions(d)), 0)::int8, \
+                coalesce(sum(pg_catalog.pg_stat_get_db_sessions_abandoned(d)), 0)::int8, \
+                coalesce(sum(pg_catalog.pg_stat_get_db_sessions_fatal(d)), 0)::int8, \
+                coalesce(sum(pg_catalog.pg_stat_get_db_sessions_killed(d)), 0)::int8 \
+         FROM unnest($1::oid[]) AS d"
+    } else {
+        "SELECT pg_catalog.pg_conf_load_time()::text, \
+                coalesce(sum(pg_catalog.pg_stat_get_db_deadlocks(d)), 0)::int8 \
+         FROM unnest($1::oid[]) AS d"
     }
 }
 
