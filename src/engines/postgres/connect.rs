@@ -292,84 +292,112 @@ fn check_keyword(key: &str, position: usize) -> Result<(), String> {
 /// neither) and returns the rest with `sslmode=require` in their place.
 ///
 /// The DSN is understood completely first, or refused with the position of what was
-/// not: a DSN used in part could drop its `sslmode` and connect in plain text. Keys
-/// given twice keep the last value, as in libpq.
+/// not: a DSN used in part could drop its `sslmode` and connect in plain text.
 fn split_tls_params(raw: &str) -> Result<(String, TlsParams), String> {
-    let invalid = |e: String| format!("invalid PostgreSQL DSN: {e}");
-    let mut mode: Option<String> = None;
-    let mut root_cert: Option<PathBuf> = None;
-    let rest = if dsn::scheme(raw).is_some() {
-        let (base, pairs) = dsn::split_url(raw).map_err(invalid)?;
-        // tokio-postgres takes everything before the first `@` of the whole string
-        // as user and password, even an `@` in the path or query; encoded, it stays
-        // where it was written.
-        let base = match base.split_once("://") {
-            Some((scheme, rest)) => {
-                let authority_end = rest.find('/').unwrap_or(rest.len());
-                format!(
-                    "{scheme}://{}{}",
-                    &rest[..authority_end],
-                    rest[authority_end..].replace('@', "%40")
-                )
-            }
-            None => base.to_string(),
-        };
-        let mut kept: Vec<(String, String)> = Vec::new();
-        for pair in pairs {
-            let key = percent_decode(pair.key);
-            check_keyword(&key, pair.position)?;
-            match key.as_str() {
-                "sslmode" => mode = Some(percent_decode(pair.value)),
-                "sslrootcert" => root_cert = Some(PathBuf::from(percent_decode(pair.value))),
-                _ => {
-                    kept.retain(|(k, _)| *k != key);
-                    kept.push((key, pair.value.replace('@', "%40")));
-                }
-            }
-        }
-        let mut query: Vec<String> = kept.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-        if let Some(m) = &mode {
-            query.push(format!("sslmode={}", tokio_sslmode(m)?));
-        }
-        if query.is_empty() {
-            base
-        } else {
-            format!("{base}?{}", query.join("&"))
-        }
+    let (rest, pairs) = if dsn::scheme(raw).is_some() {
+        split_url_dsn(raw)?
     } else {
-        let pairs = dsn::parse_keyword_dsn(raw).map_err(|e| invalid(e.to_string()))?;
-        if pairs.is_empty() {
-            return Err(invalid("empty".into()));
-        }
-        let mut kept: Vec<(String, String)> = Vec::new();
-        for pair in pairs {
-            check_keyword(&pair.key, pair.position)?;
-            match pair.key.as_str() {
-                "sslmode" => mode = Some(pair.value),
-                "sslrootcert" => root_cert = Some(PathBuf::from(pair.value)),
-                _ => {
-                    kept.retain(|(k, _)| *k != pair.key);
-                    kept.push((pair.key, pair.value));
-                }
-            }
-        }
-        let mut words: Vec<String> = kept
-            .iter()
-            .map(|(k, v)| format!("{k}={}", quote_keyword_value(v)))
-            .collect();
-        if let Some(m) = &mode {
-            words.push(format!("sslmode={}", tokio_sslmode(m)?));
-        }
-        words.join(" ")
+        split_keyword_dsn(raw)?
     };
-    let verify = match mode.as_deref() {
+    let verify = match pairs.mode.as_deref() {
         Some("verify-full") => Verify::Full,
         Some("verify-ca") => Verify::Chain,
         // libpq: a root certificate given with `require` means verify-ca.
-        Some("require") if root_cert.is_some() => Verify::Chain,
+        Some("require") if pairs.root_cert.is_some() => Verify::Chain,
         _ => Verify::Nothing,
     };
+    let root_cert = pairs.root_cert;
     Ok((rest, TlsParams { verify, root_cert }))
+}
+
+fn invalid(e: impl std::fmt::Display) -> String {
+    format!("invalid PostgreSQL DSN: {e}")
+}
+
+fn split_url_dsn(raw: &str) -> Result<(String, Pairs), String> {
+    let (base, query) = dsn::split_url(raw).map_err(invalid)?;
+    // tokio-postgres takes everything before the first `@` of the whole string as
+    // user and password, even an `@` in the path or query; encoded, it stays where
+    // it was written.
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find('/').unwrap_or(rest.len());
+            format!(
+                "{scheme}://{}{}",
+                &rest[..authority_end],
+                rest[authority_end..].replace('@', "%40")
+            )
+        }
+        None => base.to_string(),
+    };
+    let mut pairs = Pairs::default();
+    for pair in query {
+        let key = percent_decode(pair.key);
+        let value = pair.value.replace('@', "%40");
+        pairs.add(key, pair.position, percent_decode(pair.value), value)?;
+    }
+    let mut query: Vec<String> = pairs.kept.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    if let Some(m) = &pairs.mode {
+        query.push(format!("sslmode={}", tokio_sslmode(m)?));
+    }
+    let rest = if query.is_empty() {
+        base
+    } else {
+        format!("{base}?{}", query.join("&"))
+    };
+    Ok((rest, pairs))
+}
+
+fn split_keyword_dsn(raw: &str) -> Result<(String, Pairs), String> {
+    let words = dsn::parse_keyword_dsn(raw).map_err(invalid)?;
+    if words.is_empty() {
+        return Err(invalid("empty"));
+    }
+    let mut pairs = Pairs::default();
+    for word in words {
+        pairs.add(word.key, word.position, word.value.clone(), word.value)?;
+    }
+    let mut words: Vec<String> = pairs
+        .kept
+        .iter()
+        .map(|(k, v)| format!("{k}={}", quote_keyword_value(v)))
+        .collect();
+    if let Some(m) = &pairs.mode {
+        words.push(format!("sslmode={}", tokio_sslmode(m)?));
+    }
+    Ok((words.join(" "), pairs))
+}
+
+/// A DSN's key/value pairs, each key checked, with the two TLS keywords taken out.
+/// Keys given twice keep the last value, as in libpq.
+#[derive(Default)]
+struct Pairs {
+    /// What tokio-postgres is given, each key where it was last written.
+    kept: Vec<(String, String)>,
+    mode: Option<String>,
+    root_cert: Option<PathBuf>,
+}
+
+impl Pairs {
+    /// `value` is as the exporter reads it; `passed_on` as tokio-postgres is to.
+    fn add(
+        &mut self,
+        key: String,
+        position: usize,
+        value: String,
+        passed_on: String,
+    ) -> Result<(), String> {
+        check_keyword(&key, position)?;
+        match key.as_str() {
+            "sslmode" => self.mode = Some(value),
+            "sslrootcert" => self.root_cert = Some(PathBuf::from(value)),
+            _ => {
+                self.kept.retain(|(k, _)| *k != key);
+                self.kept.push((key, passed_on));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn tokio_sslmode(mode: &str) -> Result<&'static str, String> {
