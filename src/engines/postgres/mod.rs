@@ -233,6 +233,8 @@ impl Known {
         }
     }
 
+    /// The names, locks, blocking and database statistics, each noted as it is
+    /// known; the statistics read again on the session's first read.
     async fn optional_parts(
         &mut self,
         link: &Link<'_>,
@@ -290,6 +292,7 @@ impl Known {
         }
     }
 
+    /// Everything read, with what it means.
     fn snapshot(
         &self,
         version: &str,
