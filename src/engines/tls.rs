@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::crypto::{
+    CryptoProvider, WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature,
+};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{
@@ -40,14 +42,14 @@ fn provider() -> Arc<CryptoProvider> {
 pub struct RootCerts {
     path: PathBuf,
     pem: Vec<u8>,
-    certs: Vec<CertificateDer<'static>>,
+    store: RootCertStore,
 }
 
 impl std::fmt::Debug for RootCerts {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RootCerts")
             .field("path", &self.path)
-            .field("certificates", &self.certs.len())
+            .field("certificates", &self.store.len())
             .finish()
     }
 }
@@ -63,10 +65,9 @@ impl RootCerts {
         let bad = |e: &dyn std::fmt::Display| {
             format!("invalid root certificate in {}: {e}", path.display())
         };
-        let mut certs = Vec::new();
-        for cert in CertificateDer::pem_slice_iter(&pem) {
-            certs.push(cert.map_err(|e| bad(&e))?);
-        }
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&e))?;
         if certs.is_empty() {
             return Err(format!(
                 "no PEM certificate (-----BEGIN CERTIFICATE-----) found in {}",
@@ -74,13 +75,13 @@ impl RootCerts {
             ));
         }
         let mut store = RootCertStore::empty();
-        for cert in &certs {
-            store.add(cert.clone()).map_err(|e| bad(&e))?;
+        for cert in certs {
+            store.add(cert).map_err(|e| bad(&e))?;
         }
         Ok(RootCerts {
             path: path.to_path_buf(),
             pem,
-            certs,
+            store,
         })
     }
 
@@ -97,98 +98,49 @@ pub fn client_config(verify: Verify, roots: Option<&RootCerts>) -> Result<Client
     let builder = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| format!("TLS setup: {e}"))?;
-    let config = match verify {
-        Verify::Nothing => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoVerification(provider)))
-            .with_no_client_auth(),
-        Verify::Chain | Verify::Full => {
-            let roots = Arc::new(root_store(roots)?);
-            let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                .build()
-                .map_err(|e| format!("TLS setup: {e}"))?;
-            let verifier: Arc<dyn ServerCertVerifier> = if verify == Verify::Chain {
-                Arc::new(ChainOnly(webpki))
-            } else {
-                webpki
-            };
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth()
-        }
+    let algorithms = provider.signature_verification_algorithms;
+    let verifier: Arc<dyn ServerCertVerifier> = match verify {
+        Verify::Full => webpki(roots, provider)?,
+        Verify::Chain => Arc::new(Lenient {
+            chain: Some(webpki(roots, provider)?),
+            algorithms,
+        }),
+        Verify::Nothing => Arc::new(Lenient {
+            chain: None,
+            algorithms,
+        }),
     };
-    Ok(config)
+    Ok(builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth())
 }
 
-fn root_store(roots: Option<&RootCerts>) -> Result<RootCertStore, String> {
-    let mut store = RootCertStore::empty();
-    match roots {
-        None => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-        Some(roots) => {
-            for cert in &roots.certs {
-                store.add(cert.clone()).map_err(|e| {
-                    format!("invalid root certificate in {}: {e}", roots.path.display())
-                })?;
-            }
-        }
-    }
-    Ok(store)
+/// rustls's own verifier: chain and host name.
+fn webpki(
+    roots: Option<&RootCerts>,
+    provider: Arc<CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>, String> {
+    let store = match roots {
+        Some(roots) => roots.store.clone(),
+        None => webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect(),
+    };
+    WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider)
+        .build()
+        .map_err(|e| format!("TLS setup: {e}"))
 }
 
+/// libpq's weaker modes: with `chain`, a certificate whose chain is trusted is
+/// accepted even if the host name differs (`verify-ca`); without, any certificate is
+/// (`require`). Either way the handshake's signatures are checked, with the same
+/// algorithms rustls's own verifier uses.
 #[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for NoVerification {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
+struct Lenient {
+    chain: Option<Arc<WebPkiServerVerifier>>,
+    algorithms: WebPkiSupportedAlgorithms,
 }
 
-/// Accepts a certificate whose chain is trusted even if the host name differs.
-#[derive(Debug)]
-struct ChainOnly(Arc<WebPkiServerVerifier>);
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for Lenient {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -197,10 +149,10 @@ impl ServerCertVerifier for ChainOnly {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
-        {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) => Ok(ServerCertVerified::assertion()),
@@ -214,7 +166,7 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        verify_tls12_signature(message, cert, dss, &self.algorithms)
     }
 
     fn verify_tls13_signature(
@@ -223,11 +175,11 @@ impl ServerCertVerifier for ChainOnly {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        verify_tls13_signature(message, cert, dss, &self.algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        self.algorithms.supported_schemes()
     }
 }
 
@@ -256,13 +208,15 @@ NdvqtouN5BG7f9YB6A==
         let one = dir.join("one.pem");
         std::fs::write(&one, CA).unwrap();
         let roots = RootCerts::read(&one).unwrap();
-        assert_eq!(roots.certs.len(), 1);
+        assert_eq!(roots.store.len(), 1);
         assert_eq!(roots.pem(), CA.as_bytes());
         assert!(client_config(Verify::Full, Some(&roots)).is_ok());
         assert!(client_config(Verify::Chain, Some(&roots)).is_ok());
+        assert!(client_config(Verify::Nothing, None).is_ok());
+        assert!(client_config(Verify::Full, None).is_ok());
         let two = dir.join("two.pem");
         std::fs::write(&two, format!("{CA}{CA}")).unwrap();
-        assert_eq!(RootCerts::read(&two).unwrap().certs.len(), 2);
+        assert_eq!(RootCerts::read(&two).unwrap().store.len(), 2);
 
         let none = dir.join("none.pem");
         std::fs::write(&none, "not a certificate\n").unwrap();

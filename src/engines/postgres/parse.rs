@@ -1,0 +1,691 @@
+//! The rows of each statement, as plain structs, and what they mean for the
+//! snapshot.
+//!
+//! The parsers never see a driver row: `rows.rs` copies each column out, so that
+//! every edge case here (a NULL state, a hidden session, a limit of -1, a timeout in
+//! minutes) is unit-tested without a server.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::engines::ReadError;
+use crate::model::{
+    Blocking, LimitUse, LockCount, Origin, Privilege, ServerCounters, SessionGroup, State,
+};
+
+/// The role that lets a session see other roles' sessions in `pg_stat_activity`.
+pub(super) const READ_ALL_STATS: &str = "pg_read_all_stats";
+
+/// One group of client sessions: one origin in one state.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct ActivityRow {
+    pub(super) datid: Option<u32>,
+    pub(super) usesysid: Option<u32>,
+    pub(super) application: String,
+    /// `pg_stat_activity.state`; NULL when the role may not see it.
+    pub(super) state: Option<String>,
+    pub(super) count: i64,
+    pub(super) max_state_seconds: f64,
+    pub(super) sum_age_seconds: f64,
+    pub(super) max_age_seconds: f64,
+    pub(super) oldest_transaction_seconds: Option<f64>,
+    /// Sessions in the state longer than each threshold.
+    pub(super) over: Vec<i64>,
+    /// Sessions waiting on a heavyweight lock.
+    pub(super) lock_waiters: i64,
+    /// The role may not see the group's state and times.
+    pub(super) hidden: bool,
+}
+
+/// One server setting (GUC) from `pg_settings`.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct SettingRow {
+    pub(super) name: String,
+    pub(super) setting: String,
+    /// `''` for a setting without a unit.
+    pub(super) unit: String,
+    /// The value a session starts with (the session's own `SET` does not count).
+    pub(super) reset_val: String,
+}
+
+/// What a row of the names statement names.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(super) enum NameKind {
+    Database,
+    Role,
+    /// Not a name: whether the role holds `pg_read_all_stats`, in the limit column.
+    Privilege,
+}
+
+impl NameKind {
+    /// The statement's first column: `d`, `r` or `p` (anything else counts as a role,
+    /// as it always has).
+    pub(super) fn from_tag(tag: &str) -> NameKind {
+        match tag {
+            "p" => NameKind::Privilege,
+            "d" => NameKind::Database,
+            _ => NameKind::Role,
+        }
+    }
+}
+
+/// A database or role with its connection limit (-1: none).
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct NameRow {
+    pub(super) kind: NameKind,
+    pub(super) oid: u32,
+    pub(super) name: String,
+    pub(super) limit: i32,
+}
+
+/// Locks of one mode, granted or awaited.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct LockRow {
+    pub(super) mode: String,
+    pub(super) granted: bool,
+    pub(super) count: i64,
+}
+
+/// One session waiting on a lock.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct BlockingRow {
+    /// The sessions it waits for; none when the lock was granted meanwhile.
+    pub(super) blocked_by: Vec<i32>,
+    pub(super) wait_seconds: f64,
+}
+
+/// Counters summed over the known databases.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct DatabaseStatsRow {
+    pub(super) deadlocks: i64,
+    /// Only where the server counts sessions (see `sql::counts_sessions`).
+    pub(super) sessions: Option<SessionEnds>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct SessionEnds {
+    pub(super) sessions: i64,
+    pub(super) abandoned: i64,
+    pub(super) fatal: i64,
+    pub(super) killed: i64,
+}
+
+/// The server's settings (GUCs) that the snapshot reports.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct ServerSettings {
+    pub(super) max_connections: u64,
+    pub(super) reserved_connections: u64,
+    /// Timeouts in seconds, by setting name.
+    pub(super) timeouts: Vec<(String, f64)>,
+}
+
+/// Server settings that make no sense: the read cannot go on without them.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum ServerSettingsError {
+    UnexpectedValue { setting: String, value: String },
+    NoMaxConnections,
+}
+
+impl std::fmt::Display for ServerSettingsError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ServerSettingsError::UnexpectedValue { setting, value } => {
+                write!(f, "unexpected value {value:?} for setting {setting}")
+            }
+            ServerSettingsError::NoMaxConnections => {
+                f.write_str("max_connections not found in pg_settings")
+            }
+        }
+    }
+}
+
+impl From<ServerSettingsError> for ReadError {
+    fn from(e: ServerSettingsError) -> ReadError {
+        ReadError::Failed(e.to_string())
+    }
+}
+
+pub(super) fn server_settings(rows: &[SettingRow]) -> Result<ServerSettings, ServerSettingsError> {
+    let mut max_connections = None;
+    let mut reserved = 0u64;
+    let mut timeouts = Vec::new();
+    for row in rows {
+        let unexpected = |value: &str| ServerSettingsError::UnexpectedValue {
+            setting: row.name.clone(),
+            value: value.to_string(),
+        };
+        let int = |v: &str| v.parse::<u64>().map_err(|_| unexpected(v));
+        match row.name.as_str() {
+            "max_connections" => max_connections = Some(int(&row.setting)?),
+            "superuser_reserved_connections" | "reserved_connections" => {
+                reserved += int(&row.setting)?
+            }
+            _ => {
+                let value: f64 = row
+                    .reset_val
+                    .parse()
+                    .map_err(|_| unexpected(&row.reset_val))?;
+                timeouts.push((row.name.clone(), to_seconds(value, &row.unit)));
+            }
+        }
+    }
+    timeouts.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(ServerSettings {
+        max_connections: max_connections.ok_or(ServerSettingsError::NoMaxConnections)?,
+        reserved_connections: reserved,
+        timeouts,
+    })
+}
+
+fn to_seconds(value: f64, unit: &str) -> f64 {
+    match unit {
+        "us" => value / 1_000_000.0,
+        "ms" => value / 1000.0,
+        "min" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        _ => value,
+    }
+}
+
+/// Role and database names by OID, kept from the last read that could see them.
+#[derive(Debug, Default, PartialEq)]
+pub(super) struct Names {
+    /// Whether the names were read at least once on this session.
+    pub(super) loaded: bool,
+    /// Whether the role may see every session, as the names statement found.
+    pub(super) reads_all_stats: Option<bool>,
+    pub(super) databases: HashMap<u32, String>,
+    pub(super) roles: HashMap<u32, String>,
+    /// Connection limits (none: -1, left out), sorted by name.
+    pub(super) user_limits: Vec<(String, i32)>,
+    pub(super) database_limits: Vec<(String, i32)>,
+}
+
+impl Names {
+    /// Database OIDs whose counters to sum; the shared-objects row (0) too, as
+    /// pg_stat_database has it.
+    pub(super) fn database_oids(&self) -> Vec<u32> {
+        let mut oids: Vec<u32> = self.databases.keys().copied().collect();
+        oids.push(0);
+        oids.sort_unstable();
+        oids
+    }
+
+    fn name_of(map: &HashMap<u32, String>, oid: Option<u32>) -> String {
+        match oid {
+            None | Some(0) => "unknown".to_string(),
+            Some(oid) => map
+                .get(&oid)
+                .cloned()
+                .unwrap_or_else(|| format!("oid:{oid}")),
+        }
+    }
+}
+
+pub(super) fn names(rows: &[NameRow]) -> Names {
+    let mut names = Names {
+        loaded: true,
+        ..Names::default()
+    };
+    for row in rows {
+        let (limits, map) = match row.kind {
+            NameKind::Privilege => {
+                names.reads_all_stats = Some(row.limit == 1);
+                continue;
+            }
+            NameKind::Database => (&mut names.database_limits, &mut names.databases),
+            NameKind::Role => (&mut names.user_limits, &mut names.roles),
+        };
+        if row.limit >= 0 {
+            limits.push((row.name.clone(), row.limit));
+        }
+        map.insert(row.oid, row.name.clone());
+    }
+    names.user_limits.sort();
+    names.database_limits.sort();
+    names
+}
+
+/// Each limit with the sessions that count against it.
+pub(super) fn limit_use(limits: &[(String, i32)], used: &HashMap<String, u64>) -> Vec<LimitUse> {
+    limits
+        .iter()
+        .map(|(name, limit)| LimitUse {
+            name: name.clone(),
+            limit: (*limit).max(0) as u64,
+            used: used.get(name).copied().unwrap_or(0),
+        })
+        .collect()
+}
+
+pub(super) fn activity(rows: &[ActivityRow], names: &Names) -> Vec<SessionGroup> {
+    rows.iter()
+        .map(|row| SessionGroup {
+            hidden: row.hidden,
+            origin: Origin {
+                database: Names::name_of(&names.databases, row.datid),
+                user: Names::name_of(&names.roles, row.usesysid),
+                application: row.application.clone(),
+            },
+            state: state_of(row.state.as_deref()),
+            count: row.count.max(0) as u64,
+            max_state_seconds: row.max_state_seconds,
+            sum_age_seconds: row.sum_age_seconds,
+            max_age_seconds: row.max_age_seconds,
+            oldest_transaction_seconds: row.oldest_transaction_seconds,
+            over: row.over.iter().map(|n| (*n).max(0) as u64).collect(),
+        })
+        .collect()
+}
+
+/// Maps `pg_stat_activity.state`. A NULL state (a session the exporter's role may
+/// not inspect, or one still starting) is `other`, never dropped: it still holds a
+/// connection slot.
+fn state_of(state: Option<&str>) -> State {
+    match state {
+        Some("active") | Some("fastpath function call") => State::Active,
+        Some("idle") => State::Idle,
+        Some("idle in transaction") => State::IdleInTransaction,
+        Some("idle in transaction (aborted)") => State::IdleInTransactionAborted,
+        _ => State::Other,
+    }
+}
+
+/// Sessions waiting on a heavyweight lock: those the role may see, plus the locks
+/// awaited in `pg_locks` (which every role may read) when it could be read.
+pub(super) fn lock_waiters(activity: &[ActivityRow], locks: Option<&[LockRow]>) -> i64 {
+    let seen: i64 = activity.iter().map(|row| row.lock_waiters).sum();
+    let awaited: i64 = locks
+        .unwrap_or_default()
+        .iter()
+        .filter(|row| !row.granted)
+        .map(|row| row.count)
+        .sum();
+    seen + awaited
+}
+
+pub(super) fn locks(rows: &[LockRow]) -> Vec<LockCount> {
+    rows.iter()
+        .map(|row| LockCount {
+            mode: row.mode.clone(),
+            granted: row.granted,
+            count: row.count.max(0) as u64,
+        })
+        .collect()
+}
+
+pub(super) fn blocking(rows: &[BlockingRow]) -> Blocking {
+    let mut blocked = 0u64;
+    let mut blockers: HashSet<i32> = HashSet::new();
+    let mut max_wait: f64 = 0.0;
+    for row in rows {
+        if row.blocked_by.is_empty() {
+            continue;
+        }
+        blocked += 1;
+        blockers.extend(&row.blocked_by);
+        max_wait = max_wait.max(row.wait_seconds);
+    }
+    Blocking {
+        blocked,
+        blocking: blockers.len() as u64,
+        max_lock_wait_seconds: max_wait,
+    }
+}
+
+/// The counters of the statement's row; none without one.
+pub(super) fn database_stats(row: Option<&DatabaseStatsRow>) -> ServerCounters {
+    let Some(row) = row else {
+        return ServerCounters::default();
+    };
+    let n = |v: i64| v.max(0) as u64;
+    let mut counters = ServerCounters {
+        deadlocks: Some(n(row.deadlocks)),
+        ..ServerCounters::default()
+    };
+    if let Some(ends) = &row.sessions {
+        counters.sessions = Some(n(ends.sessions));
+        counters.abnormal_ends = vec![
+            ("abandoned", n(ends.abandoned)),
+            ("fatal", n(ends.fatal)),
+            ("killed", n(ends.killed)),
+        ];
+    }
+    counters
+}
+
+/// Whether the role may see every session. Unknown until the names statement has
+/// run once; hidden sessions tell on their own.
+pub(super) fn privileges(reads_all_stats: Option<bool>, hidden: u64) -> Vec<Privilege> {
+    match (reads_all_stats, hidden) {
+        (Some(granted), 0) => vec![Privilege {
+            name: READ_ALL_STATS,
+            granted,
+        }],
+        (None, 0) => Vec::new(),
+        (_, _) => vec![Privilege {
+            name: READ_ALL_STATS,
+            granted: false,
+        }],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postgres_states_map_to_the_contract() {
+        assert_eq!(state_of(Some("active")), State::Active);
+        assert_eq!(state_of(Some("fastpath function call")), State::Active);
+        assert_eq!(state_of(Some("idle")), State::Idle);
+        assert_eq!(
+            state_of(Some("idle in transaction")),
+            State::IdleInTransaction
+        );
+        assert_eq!(
+            state_of(Some("idle in transaction (aborted)")),
+            State::IdleInTransactionAborted
+        );
+        assert_eq!(state_of(Some("disabled")), State::Other);
+        assert_eq!(state_of(None), State::Other);
+    }
+
+    #[test]
+    fn timeouts_convert_to_seconds() {
+        assert_eq!(to_seconds(1500.0, "ms"), 1.5);
+        assert_eq!(to_seconds(2.0, "min"), 120.0);
+        assert_eq!(to_seconds(3.0, "s"), 3.0);
+        assert_eq!(to_seconds(2_000_000.0, "us"), 2.0);
+        assert_eq!(to_seconds(1.0, "h"), 3600.0);
+        assert_eq!(to_seconds(1.0, "d"), 86400.0);
+        assert_eq!(to_seconds(7.0, ""), 7.0);
+    }
+
+    fn setting(name: &str, setting: &str, unit: &str, reset_val: &str) -> SettingRow {
+        SettingRow {
+            name: name.into(),
+            setting: setting.into(),
+            unit: unit.into(),
+            reset_val: reset_val.into(),
+        }
+    }
+
+    #[test]
+    fn server_settings_sum_reserved_slots_and_convert_timeouts() {
+        let parsed = server_settings(&[
+            setting("max_connections", "100", "", "100"),
+            setting("superuser_reserved_connections", "3", "", "3"),
+            setting("reserved_connections", "2", "", "2"),
+            // The session's own SET (0) is not the server's value: reset_val is.
+            setting("statement_timeout", "0", "ms", "30000"),
+            setting("idle_session_timeout", "0", "ms", "0"),
+            setting("lock_timeout", "1", "min", "1"),
+        ])
+        .unwrap();
+        assert_eq!(parsed.max_connections, 100);
+        assert_eq!(parsed.reserved_connections, 5);
+        assert_eq!(
+            parsed.timeouts,
+            vec![
+                ("idle_session_timeout".to_string(), 0.0),
+                ("lock_timeout".to_string(), 60.0),
+                ("statement_timeout".to_string(), 30.0),
+            ]
+        );
+    }
+
+    #[test]
+    fn server_settings_without_max_connections_or_with_odd_values_fail() {
+        let err = server_settings(&[setting("lock_timeout", "0", "ms", "0")]).unwrap_err();
+        assert_eq!(err, ServerSettingsError::NoMaxConnections);
+        assert_eq!(err.to_string(), "max_connections not found in pg_settings");
+        let err = server_settings(&[setting("max_connections", "-1", "", "-1")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected value \"-1\" for setting max_connections"
+        );
+        let err = server_settings(&[
+            setting("max_connections", "10", "", "10"),
+            setting("statement_timeout", "0", "ms", "soon"),
+        ])
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "unexpected value \"soon\" for setting statement_timeout"
+        );
+    }
+
+    fn name(kind: &str, oid: u32, name: &str, limit: i32) -> NameRow {
+        NameRow {
+            kind: NameKind::from_tag(kind),
+            oid,
+            name: name.into(),
+            limit,
+        }
+    }
+
+    #[test]
+    fn names_keep_limits_only_where_there_is_one() {
+        let n = names(&[
+            name("d", 5, "shop", 50),
+            name("d", 1, "template1", -1),
+            name("r", 10, "app", 20),
+            name("r", 11, "admin", -1),
+            name("r", 12, "batch", 0),
+            name("p", 0, "", 1),
+        ]);
+        assert!(n.loaded);
+        assert_eq!(n.reads_all_stats, Some(true));
+        assert_eq!(n.databases.len(), 2);
+        assert_eq!(n.roles.get(&11).map(String::as_str), Some("admin"));
+        assert_eq!(n.database_limits, vec![("shop".to_string(), 50)]);
+        // Sorted by name; a limit of 0 is a limit.
+        assert_eq!(
+            n.user_limits,
+            vec![("app".to_string(), 20), ("batch".to_string(), 0)]
+        );
+        assert_eq!(n.database_oids(), vec![0, 1, 5]);
+        assert_eq!(names(&[name("p", 0, "", 0)]).reads_all_stats, Some(false));
+        assert_eq!(names(&[]).reads_all_stats, None);
+        assert_eq!(Names::default().database_oids(), vec![0]);
+    }
+
+    #[test]
+    fn limits_count_the_sessions_against_them() {
+        let used = HashMap::from([("app".to_string(), 7)]);
+        let limits = limit_use(&[("app".to_string(), 20), ("idle".to_string(), 3)], &used);
+        assert_eq!(
+            limits,
+            vec![
+                LimitUse {
+                    name: "app".into(),
+                    limit: 20,
+                    used: 7
+                },
+                LimitUse {
+                    name: "idle".into(),
+                    limit: 3,
+                    used: 0
+                },
+            ]
+        );
+    }
+
+    fn group(state: Option<&str>, count: i64) -> ActivityRow {
+        ActivityRow {
+            datid: Some(5),
+            usesysid: Some(10),
+            application: "web".into(),
+            state: state.map(String::from),
+            count,
+            max_state_seconds: 1.5,
+            sum_age_seconds: 20.0,
+            max_age_seconds: 9.0,
+            oldest_transaction_seconds: None,
+            over: vec![3, -1],
+            lock_waiters: 0,
+            hidden: false,
+        }
+    }
+
+    #[test]
+    fn activity_names_origins_and_counts_null_states_as_other() {
+        let n = names(&[name("d", 5, "shop", -1), name("r", 10, "app", -1)]);
+        let hidden = ActivityRow {
+            hidden: true,
+            usesysid: Some(99),
+            datid: None,
+            ..group(None, 4)
+        };
+        let groups = activity(&[group(Some("idle"), 2), hidden], &n);
+        assert_eq!(groups.len(), 2);
+        let first = &groups[0];
+        assert_eq!(first.state, State::Idle);
+        assert_eq!(
+            first.origin,
+            Origin {
+                database: "shop".into(),
+                user: "app".into(),
+                application: "web".into()
+            }
+        );
+        assert_eq!(first.count, 2);
+        assert_eq!(first.over, vec![3, 0]);
+        assert_eq!(first.max_state_seconds, 1.5);
+        // A hidden session: no state, an unknown database, a role not (yet) named.
+        let second = &groups[1];
+        assert!(second.hidden);
+        assert_eq!(second.state, State::Other);
+        assert_eq!(second.count, 4);
+        assert_eq!(second.origin.database, "unknown");
+        assert_eq!(second.origin.user, "oid:99");
+        let zero = ActivityRow {
+            datid: Some(0),
+            count: -1,
+            ..group(Some("active"), 0)
+        };
+        let groups = activity(&[zero], &Names::default());
+        assert_eq!(groups[0].origin.database, "unknown");
+        assert_eq!(groups[0].count, 0);
+    }
+
+    fn lock(mode: &str, granted: bool, count: i64) -> LockRow {
+        LockRow {
+            mode: mode.into(),
+            granted,
+            count,
+        }
+    }
+
+    #[test]
+    fn lock_waiters_come_from_sessions_and_from_pg_locks() {
+        let waiting = ActivityRow {
+            lock_waiters: 2,
+            ..group(Some("active"), 2)
+        };
+        let activity = [waiting, group(Some("idle"), 1)];
+        let locks = [
+            lock("AccessShareLock", true, 40),
+            lock("ExclusiveLock", false, 3),
+        ];
+        assert_eq!(lock_waiters(&activity, Some(&locks)), 5);
+        assert_eq!(lock_waiters(&activity, None), 2);
+        assert_eq!(lock_waiters(&[], Some(&locks[..1])), 0);
+    }
+
+    #[test]
+    fn locks_keep_mode_and_grant() {
+        assert_eq!(
+            locks(&[
+                lock("RowExclusiveLock", false, 2),
+                lock("ShareLock", true, -3)
+            ]),
+            vec![
+                LockCount {
+                    mode: "RowExclusiveLock".into(),
+                    granted: false,
+                    count: 2
+                },
+                LockCount {
+                    mode: "ShareLock".into(),
+                    granted: true,
+                    count: 0
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn blocking_counts_waiters_and_distinct_blockers() {
+        let row = |blocked_by: Vec<i32>, wait_seconds: f64| BlockingRow {
+            blocked_by,
+            wait_seconds,
+        };
+        let b = blocking(&[
+            row(vec![100], 2.0),
+            row(vec![100, 101], 7.5),
+            // Granted meanwhile: neither blocked nor counted in the longest wait.
+            row(vec![], 60.0),
+        ]);
+        assert_eq!(
+            b,
+            Blocking {
+                blocked: 2,
+                blocking: 2,
+                max_lock_wait_seconds: 7.5
+            }
+        );
+        assert_eq!(blocking(&[]), Blocking::default());
+    }
+
+    #[test]
+    fn database_stats_follow_what_the_server_counts() {
+        assert_eq!(database_stats(None), ServerCounters::default());
+        let v13 = DatabaseStatsRow {
+            deadlocks: 4,
+            sessions: None,
+        };
+        let counters = database_stats(Some(&v13));
+        assert_eq!(counters.deadlocks, Some(4));
+        assert_eq!(counters.sessions, None);
+        assert!(counters.abnormal_ends.is_empty());
+        let v14 = DatabaseStatsRow {
+            deadlocks: -1,
+            sessions: Some(SessionEnds {
+                sessions: 900,
+                abandoned: 1,
+                fatal: 2,
+                killed: 3,
+            }),
+        };
+        let counters = database_stats(Some(&v14));
+        assert_eq!(counters.deadlocks, Some(0));
+        assert_eq!(counters.sessions, Some(900));
+        assert_eq!(
+            counters.abnormal_ends,
+            vec![("abandoned", 1), ("fatal", 2), ("killed", 3)]
+        );
+    }
+
+    #[test]
+    fn the_privilege_is_unknown_until_seen_and_hidden_sessions_deny_it() {
+        assert!(privileges(None, 0).is_empty());
+        assert_eq!(
+            privileges(Some(true), 0),
+            vec![Privilege {
+                name: READ_ALL_STATS,
+                granted: true
+            }]
+        );
+        for known in [None, Some(true), Some(false)] {
+            assert_eq!(
+                privileges(known, 3),
+                vec![Privilege {
+                    name: READ_ALL_STATS,
+                    granted: false
+                }]
+            );
+        }
+    }
+}
