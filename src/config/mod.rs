@@ -4,9 +4,9 @@
 //! message that names the place (file, line, column, key, target) and never the
 //! password. The rest of the program only ever sees a valid configuration.
 //!
-//! The flow: [`Config::load`] reads the file ([`file`]), fills the collection
-//! settings from it ([`collection`]), builds a target from every `--target` and file
-//! entry ([`targets`]), and checks the one web flag that becomes a route.
+//! The flow: [`Config::load`] reads the file (`file`), fills the collection
+//! settings from it (`collection`), builds a target from every `--target` and file
+//! entry (`targets`), and checks the one web flag that becomes a route.
 
 mod collection;
 mod file;
