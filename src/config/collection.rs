@@ -63,7 +63,7 @@ impl Collection {
 /// in whole milliseconds (PostgreSQL `statement_timeout`/`lock_timeout`, MySQL
 /// `max_execution_time`), and there 0 means "no limit": a shorter value would be
 /// rounded to 1 ms or to no limit at all, never mean what was written.
-pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
 
 /// Refuses a timeout the servers cannot express (see [`MIN_TIMEOUT`]).
 fn at_least_a_millisecond(what: &str, value: Duration) -> Result<(), ConfigError> {

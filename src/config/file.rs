@@ -76,7 +76,7 @@ impl<'de> Deserialize<'de> for DurationValue {
 /// Parses `1h30m`, `500ms`, `2.5s`, `90`: seconds as f64. Errors do not quote the
 /// text (it comes from the configuration file, whose values are never echoed); the
 /// caller says where it was.
-pub fn parse_duration(text: &str) -> Result<f64, String> {
+fn parse_duration(text: &str) -> Result<f64, String> {
     const INVALID: &str = "invalid duration (use a number of seconds or 500ms, 30s, 5m, 1h30m)";
     let t = text.trim();
     if t.is_empty() {
@@ -117,9 +117,9 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
 }
 
 /// The largest configuration file read.
-pub const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
+const MAX_CONFIG_FILE_BYTES: u64 = 1 << 20;
 /// The largest password file read: a password, not a key ring.
-pub const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
+const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
 
 /// Reads and parses the file named by `--config.file`.
 pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {

@@ -12,10 +12,12 @@ mod collection;
 mod file;
 mod targets;
 
-pub use crate::cli::Cli;
-pub use collection::{Collection, MIN_TIMEOUT};
-pub use file::{MAX_CONFIG_FILE_BYTES, MAX_PASSWORD_FILE_BYTES, parse_duration, read_small_file};
+pub use collection::Collection;
+pub use file::read_small_file;
 pub use targets::TargetSpec;
+
+/// Kept for callers that name the flags through this path.
+pub use crate::cli::Cli;
 
 /// A validated configuration.
 #[derive(Debug)]

@@ -54,10 +54,7 @@ pub fn passwords_in(dsn: &str) -> Vec<String> {
             }
         }
     }
-    found.retain(|p| !p.is_empty());
-    found.sort();
-    found.dedup();
-    found
+    distinct(found)
 }
 
 /// Anything in free text (a config file, a DSN no parser accepts) that could be a
@@ -83,6 +80,11 @@ pub fn likely_secrets(text: &str) -> Vec<String> {
             }
         }
     }
+    distinct(found)
+}
+
+/// Each non-empty candidate once.
+fn distinct(mut found: Vec<String>) -> Vec<String> {
     found.retain(|p| !p.is_empty());
     found.sort();
     found.dedup();
