@@ -13,6 +13,7 @@ mod file;
 mod targets;
 
 pub use collection::Collection;
+/// Also reads the certificate files a DSN names (`engines::tls`, through `dsn`).
 pub use file::read_small_file;
 pub use targets::TargetSpec;
 
