@@ -16,6 +16,7 @@
     )
 )]
 
+pub mod cli;
 pub mod config;
 pub mod dsn;
 pub mod engines;

@@ -12,7 +12,8 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use dbconn_exporter::config::{Cli, Config};
+use dbconn_exporter::cli::Cli;
+use dbconn_exporter::config::Config;
 use dbconn_exporter::{logging, server};
 
 fn main() -> ExitCode {

@@ -1,0 +1,82 @@
+//! The flags and the environment variables that stand in for them, as clap parses
+//! them. Nothing here judges a value beyond its type: [`crate::config::Config::load`]
+//! turns a [`Cli`] into a checked configuration, so the rules live in one place.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// The default listen port. The Prometheus "default port allocations" list has no
+/// free port left in 9100–9999; see the README for the choice.
+pub const DEFAULT_LISTEN_ADDRESS: &str = ":10071";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dbconn_exporter",
+    version,
+    about = "Prometheus exporter for database connection saturation (PostgreSQL, MySQL, MariaDB)."
+)]
+pub struct Cli {
+    /// Database to monitor, as a DSN (postgres://user@host:5432/db) or NAME=DSN.
+    /// Repeat for several targets; one DSN per flag.
+    // The value may hold a password: --help must not print it from the environment.
+    #[arg(
+        long = "target",
+        env = "DBCONN_TARGET",
+        value_name = "[NAME=]DSN",
+        hide_env_values = true
+    )]
+    pub targets: Vec<String>,
+
+    /// YAML configuration file with named targets and collection settings.
+    #[arg(long = "config.file", env = "DBCONN_CONFIG_FILE", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+
+    /// Check the configuration and exit.
+    #[arg(long = "config.check")]
+    pub config_check: bool,
+
+    /// Address to listen on for HTTP requests ([host]:port).
+    #[arg(long = "web.listen-address", env = "DBCONN_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS)]
+    pub listen_address: String,
+
+    /// Path under which to expose metrics.
+    #[arg(
+        long = "web.telemetry-path",
+        env = "DBCONN_WEB_TELEMETRY_PATH",
+        default_value = "/metrics"
+    )]
+    pub telemetry_path: String,
+
+    /// Only log messages with the given severity or above.
+    #[arg(long = "log.level", env = "DBCONN_LOG_LEVEL", default_value = "info",
+          value_parser = ["debug", "info", "warn", "error"])]
+    pub log_level: String,
+
+    /// Output format of log messages.
+    #[arg(long = "log.format", env = "DBCONN_LOG_FORMAT", default_value = "text",
+          value_parser = ["text", "json"])]
+    pub log_format: String,
+
+    /// Most HTTP connections open at once (lowered to fit the open-file limit); when
+    /// full, the connection that waited longest for a request is closed.
+    #[arg(long = "web.max-connections", env = "DBCONN_WEB_MAX_CONNECTIONS",
+          default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub web_max_connections: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_hides_the_target_from_the_environment() {
+        use clap::CommandFactory;
+        let target = Cli::command()
+            .get_arguments()
+            .find(|a| a.get_id() == "targets")
+            .map(|a| a.is_hide_env_values_set());
+        assert_eq!(target, Some(true));
+    }
+}

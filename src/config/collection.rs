@@ -1,0 +1,226 @@
+//! The collection settings: how every target is read, the same for all. Each has a
+//! default, so the file only names what it changes; the checks here refuse values
+//! the servers would round to something else, and combinations that leave no time
+//! to read a target.
+
+use std::time::Duration;
+
+use super::ConfigError;
+use super::file::{DurationValue, FileCollection};
+use crate::engines::ReadSettings;
+use crate::target::Policy;
+
+/// How targets are read; the same for every target.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Collection {
+    pub origin_cap: usize,
+    pub thresholds: Vec<f64>,
+    pub statement_timeout: Duration,
+    pub lock_timeout: Duration,
+    pub connect_timeout: Duration,
+    pub connect_backoff_max: Duration,
+    /// Used when a scrape does not say how long Prometheus will wait.
+    pub scrape_timeout: Duration,
+    /// Subtracted from Prometheus's scrape timeout, so the answer arrives in time.
+    pub scrape_timeout_offset: Duration,
+}
+
+impl Default for Collection {
+    fn default() -> Collection {
+        Collection {
+            origin_cap: 100,
+            thresholds: vec![30.0, 60.0, 300.0, 600.0, 1800.0, 3600.0],
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
+            connect_backoff_max: Duration::from_secs(10),
+            scrape_timeout: Duration::from_secs(10),
+            scrape_timeout_offset: Duration::from_millis(250),
+        }
+    }
+}
+
+impl Collection {
+    pub fn read_settings(&self) -> ReadSettings {
+        ReadSettings {
+            thresholds: self.thresholds.clone(),
+            origin_cap: self.origin_cap,
+            statement_timeout: self.statement_timeout,
+            lock_timeout: self.lock_timeout,
+        }
+    }
+
+    pub fn policy(&self) -> Policy {
+        Policy {
+            connect_timeout: self.connect_timeout,
+            backoff_initial: Duration::from_millis(500).min(self.connect_backoff_max),
+            backoff_max: self.connect_backoff_max,
+        }
+    }
+}
+
+/// The smallest statement, lock and connect timeout. The servers take these limits
+/// in whole milliseconds (PostgreSQL `statement_timeout`/`lock_timeout`, MySQL
+/// `max_execution_time`), and there 0 means "no limit": a shorter value would be
+/// rounded to 1 ms or to no limit at all, never mean what was written.
+const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+
+/// Refuses a timeout the servers cannot express (see [`MIN_TIMEOUT`]).
+fn at_least_a_millisecond(what: &str, value: Duration) -> Result<(), ConfigError> {
+    if value < MIN_TIMEOUT {
+        return Err(ConfigError(format!(
+            "collection.{what}: {value:?} is below the minimum of 1ms (the servers count these limits in whole milliseconds, and 0 would mean no limit)"
+        )));
+    }
+    Ok(())
+}
+
+fn to_duration(what: &str, value: &DurationValue) -> Result<Duration, ConfigError> {
+    let secs = value.0;
+    if !secs.is_finite() || secs <= 0.0 || secs > 86400.0 * 365.0 {
+        return Err(ConfigError(format!(
+            "collection.{what}: must be a positive duration, got {secs}s"
+        )));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl Collection {
+    /// The defaults, overridden by what the file's `collection:` says, checked.
+    pub(super) fn from_file(file: &FileCollection) -> Result<Collection, ConfigError> {
+        let mut c = Collection::default();
+        if let Some(cap) = file.origin_cap {
+            if cap == 0 || cap > 100_000 {
+                return Err(ConfigError(format!(
+                    "collection.origin_cap: must be between 1 and 100000, got {cap}"
+                )));
+            }
+            c.origin_cap = cap;
+        }
+        if let Some(list) = &file.duration_thresholds {
+            c.thresholds = thresholds(list)?;
+        }
+        for (field, what, slot) in [
+            (
+                &file.statement_timeout,
+                "statement_timeout",
+                &mut c.statement_timeout,
+            ),
+            (&file.lock_timeout, "lock_timeout", &mut c.lock_timeout),
+            (
+                &file.connect_timeout,
+                "connect_timeout",
+                &mut c.connect_timeout,
+            ),
+            (
+                &file.connect_backoff_max,
+                "connect_backoff_max",
+                &mut c.connect_backoff_max,
+            ),
+            (
+                &file.scrape_timeout,
+                "scrape_timeout",
+                &mut c.scrape_timeout,
+            ),
+            (
+                &file.scrape_timeout_offset,
+                "scrape_timeout_offset",
+                &mut c.scrape_timeout_offset,
+            ),
+        ] {
+            if let Some(v) = field {
+                *slot = to_duration(what, v)?;
+            }
+        }
+        c.check()?;
+        Ok(c)
+    }
+
+    /// The checks that need more than one value, or the value after defaults.
+    fn check(&self) -> Result<(), ConfigError> {
+        for (what, value) in [
+            ("statement_timeout", self.statement_timeout),
+            ("lock_timeout", self.lock_timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
+            at_least_a_millisecond(what, value)?;
+        }
+        if self.scrape_timeout_offset >= self.scrape_timeout {
+            return Err(ConfigError(format!(
+                "collection.scrape_timeout_offset ({:?}) must be less than collection.scrape_timeout ({:?}): nothing would be left to read the targets in",
+                self.scrape_timeout_offset, self.scrape_timeout
+            )));
+        }
+        if self.lock_timeout > self.statement_timeout {
+            return Err(ConfigError(
+                "collection.lock_timeout must not exceed collection.statement_timeout".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `duration_thresholds`, in seconds: sorted, without repeats, at most 20.
+fn thresholds(list: &[DurationValue]) -> Result<Vec<f64>, ConfigError> {
+    let mut thresholds = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        let d = to_duration(&format!("duration_thresholds[{i}]"), v)?;
+        thresholds.push(d.as_secs_f64());
+    }
+    thresholds.sort_by(f64::total_cmp);
+    thresholds.dedup();
+    if thresholds.len() > 20 {
+        return Err(ConfigError(
+            "collection.duration_thresholds: at most 20 thresholds".into(),
+        ));
+    }
+    Ok(thresholds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The collection settings from the lines under `collection:` in a file.
+    fn from_yaml(lines: &str) -> Result<Collection, String> {
+        let file = super::super::file::parse_file(&format!("collection:\n  {lines}\n"))?;
+        Collection::from_file(&file.collection).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bad_durations_are_errors() {
+        for bad in [
+            "statement_timeout: -1",
+            "lock_timeout: 5parsecs",
+            "connect_timeout: 0",
+        ] {
+            assert!(from_yaml(bad).is_err(), "{bad} was accepted");
+        }
+        let err = from_yaml("lock_timeout: 10s\n  statement_timeout: 1s").unwrap_err();
+        assert!(err.contains("lock_timeout"), "{err}");
+    }
+    #[test]
+    fn timeouts_below_a_millisecond_and_offsets_beyond_the_timeout_are_refused() {
+        for (collection, expect) in [
+            (
+                "statement_timeout: 0.0009\n  lock_timeout: 0.0005",
+                "statement_timeout",
+            ),
+            ("lock_timeout: 0.0001", "lock_timeout"),
+            ("connect_timeout: 0.0005", "connect_timeout"),
+            (
+                "scrape_timeout: 1s\n  scrape_timeout_offset: 1s",
+                "scrape_timeout_offset",
+            ),
+            ("scrape_timeout_offset: 11s", "scrape_timeout_offset"),
+        ] {
+            let err = from_yaml(collection).unwrap_err();
+            assert!(err.contains(expect), "{collection}: {err}");
+        }
+        let c = from_yaml(
+            "statement_timeout: 1ms\n  lock_timeout: 1ms\n  scrape_timeout: 1s\n  scrape_timeout_offset: 999ms",
+        )
+        .unwrap();
+        assert_eq!(c.statement_timeout, MIN_TIMEOUT);
+    }
+}
