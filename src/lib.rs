@@ -21,6 +21,7 @@ pub mod config;
 pub mod dsn;
 pub mod engines;
 pub mod exposition;
+pub mod files;
 pub mod logging;
 pub mod model;
 pub mod server;

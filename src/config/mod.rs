@@ -14,7 +14,6 @@ mod targets;
 
 pub use collection::Collection;
 /// Also reads the certificate files a DSN names (`engines::tls`, through `dsn`).
-pub use file::read_small_file;
 pub use targets::TargetSpec;
 
 /// Kept for callers that name the flags through this path.

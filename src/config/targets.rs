@@ -135,7 +135,7 @@ fn connector(
                 .map_err(scrub)?,
         )),
         Some(Engine::MySql | Engine::MariaDb) => Ok(engines::Connector::MySql(
-            engines::mysql::Connector::from_dsn(raw, password, connect_timeout).map_err(scrub)?,
+            engines::mysql::Connector::from_dsn(raw, password).map_err(scrub)?,
         )),
         None => Err(format!(
             "cannot tell the engine of DSN {:?}: use postgres://, postgresql://, mysql:// or mariadb://",

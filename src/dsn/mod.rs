@@ -14,8 +14,6 @@ pub use secret::{Secret, likely_secrets, passwords_in, scrub};
 pub use url::{QueryPair, percent_decode, split_url, url_count};
 
 /// Kept here for the engines that read certificate files through this path.
-pub use crate::config::read_small_file;
-
 use crate::model::Engine;
 
 /// Which engine a DSN is for, from its scheme. A libpq `key=value` string is

@@ -61,7 +61,7 @@ impl RootCerts {
     /// Reads a PEM file of one or more certificates: a regular file of at most
     /// [`Self::MAX_BYTES`], every certificate in it valid as a trust anchor.
     pub fn read(path: &Path) -> Result<RootCerts, String> {
-        let pem = crate::dsn::read_small_file(path, Self::MAX_BYTES, "certificate file")?;
+        let pem = crate::files::read_small_file(path, Self::MAX_BYTES, "certificate file")?;
         let bad = |e: &dyn std::fmt::Display| {
             format!("invalid root certificate in {}: {e}", path.display())
         };

@@ -46,12 +46,7 @@ impl Connector {
     /// Parses `mysql://user:pass@host:port/db?ssl-mode=…&ssl-ca=…` (or `mariadb://`).
     /// `password` overrides any password in the DSN. Errors never contain the
     /// password.
-    pub fn from_dsn(
-        raw: &str,
-        password: Option<&dsn::Secret>,
-        connect_timeout: Duration,
-    ) -> Result<Connector, String> {
-        let _ = connect_timeout; // the target bounds every connect with its own timeout
+    pub fn from_dsn(raw: &str, password: Option<&dsn::Secret>) -> Result<Connector, String> {
         let mut secrets = dsn::passwords_in(raw);
         secrets.extend(dsn::likely_secrets(raw));
         let scrub = |msg: String| dsn::scrub(&msg, &secrets);
@@ -376,8 +371,7 @@ mod tests {
         assert_eq!(mode, SslMode::Required);
         assert_eq!(url, "mysql://u@h/?conn_ttl=2");
         // Positions are in what the user wrote, scheme included.
-        let err =
-            Connector::from_dsn("mariadb://u@h/?=x", None, Duration::from_secs(1)).unwrap_err();
+        let err = Connector::from_dsn("mariadb://u@h/?=x", None).unwrap_err();
         assert!(err.contains("at character 16"), "{err}");
     }
 
@@ -386,43 +380,26 @@ mod tests {
         let err = Connector::from_dsn(
             "mysql://u@h/?ssl-mode=verify_ca&ssl-ca=/nonexistent/ca.pem",
             None,
-            Duration::from_secs(1),
         )
         .unwrap_err();
         assert!(
             err.contains("ssl-ca: cannot read /nonexistent/ca.pem"),
             "{err}"
         );
-        let err = Connector::from_dsn(
-            "mysql://u@h/?ssl-ca=/dev/zero",
-            None,
-            Duration::from_secs(1),
-        )
-        .unwrap_err();
+        let err = Connector::from_dsn("mysql://u@h/?ssl-ca=/dev/zero", None).unwrap_err();
         assert!(err.contains("not a regular file"), "{err}");
     }
 
     #[test]
     fn dsns_are_parsed_and_named_without_their_password() {
-        let c = Connector::from_dsn(
-            "mariadb://mon:hunter2@db.example:3307/",
-            None,
-            Duration::from_secs(1),
-        )
-        .unwrap();
+        let c = Connector::from_dsn("mariadb://mon:hunter2@db.example:3307/", None).unwrap();
         assert_eq!(c.default_name(), "db.example:3307");
         assert!(!format!("{c:?}").contains("hunter2"));
-        let c = Connector::from_dsn("mysql://mon@db/app", None, Duration::from_secs(1)).unwrap();
+        let c = Connector::from_dsn("mysql://mon@db/app", None).unwrap();
         assert_eq!(c.default_name(), "db:3306/app");
-        let err =
-            Connector::from_dsn("mysql://:hunter2@db/", None, Duration::from_secs(1)).unwrap_err();
+        let err = Connector::from_dsn("mysql://:hunter2@db/", None).unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
-        let err = Connector::from_dsn(
-            "mysql://u:hunter2@db/?bogus=1",
-            None,
-            Duration::from_secs(1),
-        )
-        .unwrap_err();
+        let err = Connector::from_dsn("mysql://u:hunter2@db/?bogus=1", None).unwrap_err();
         assert!(!err.contains("hunter2"), "{err}");
     }
 }
