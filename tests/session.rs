@@ -198,7 +198,7 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
 #[tokio::test]
 async fn a_login_that_cannot_finish_is_never_repeated_beside() {
     let cluster = PgCluster::start(PgOptions::default());
-    // A role name no other test uses: its backends are counted by process title.
+    // Its backends are counted by process title, among this cluster's processes.
     cluster
         .exec("CREATE ROLE authid_watch LOGIN IN ROLE pg_monitor")
         .await;
@@ -220,10 +220,10 @@ async fn a_login_that_cannot_finish_is_never_repeated_beside() {
     while Instant::now() < end {
         let m = scrape_within(&exporter, "1").await;
         assert_eq!(v(&m, "dbconn_up", &[]), 0.0);
-        most = most.max(proc::postgres_backends_of("authid_watch"));
+        most = most.max(cluster.backends_of("authid_watch"));
         samples += 1;
         tokio::time::sleep(Duration::from_millis(300)).await;
-        most = most.max(proc::postgres_backends_of("authid_watch"));
+        most = most.max(cluster.backends_of("authid_watch"));
     }
     println!("{samples} scrapes, at most {most} backends of the exporter's role");
     assert!(most >= 1, "the exporter never tried to log in");
@@ -241,7 +241,7 @@ async fn a_login_that_cannot_finish_is_never_repeated_beside() {
     exporter
         .scrape_until("the waiting login to become the session", is_up)
         .await;
-    assert_eq!(proc::postgres_backends_of("authid_watch"), 1);
+    assert_eq!(cluster.backends_of("authid_watch"), 1);
 }
 
 /// Finding 7: a path that goes silent without a reset left the session hanging:

@@ -203,9 +203,11 @@ pub fn tcp_connections_to(pid: u32, port: u16) -> usize {
         .count()
 }
 
-/// Server processes whose title starts with `postgres: <role> ` — every backend of
-/// that role, logging in or logged in, whatever pg_stat_activity shows.
-pub fn postgres_backends_of(role: &str) -> usize {
+/// Server processes of one cluster (children of its postmaster) whose title starts
+/// with `postgres: <role> ` — every backend of that role, logging in or logged in,
+/// whatever pg_stat_activity shows. Other clusters (another test, another checkout
+/// running the suite) are not counted.
+pub fn postgres_backends_of(postmaster: u32, role: &str) -> usize {
     let prefix = format!("postgres: {role} ");
     std::fs::read_dir("/proc")
         .into_iter()
@@ -216,7 +218,16 @@ pub fn postgres_backends_of(role: &str) -> usize {
                 .to_str()
                 .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
         })
+        .filter(|e| parent_of(&e.path()) == Some(postmaster))
         .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
         .filter(|cmdline| String::from_utf8_lossy(cmdline).starts_with(&prefix))
         .count()
+}
+
+/// The parent pid of a `/proc/<pid>` entry: the field after the state in `stat`,
+/// read after the command name's closing parenthesis (a name may hold spaces).
+fn parent_of(proc_dir: &std::path::Path) -> Option<u32> {
+    let stat = std::fs::read_to_string(proc_dir.join("stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(1)?.parse().ok()
 }
