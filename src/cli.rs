@@ -37,6 +37,8 @@ pub struct Cli {
     pub config_check: bool,
 
     /// Address to listen on for HTTP requests ([host]:port).
+    // The brackets are the help text's notation, not a doc link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long = "web.listen-address", env = "DBCONN_WEB_LISTEN_ADDRESS", default_value = DEFAULT_LISTEN_ADDRESS)]
     pub listen_address: String,
 

@@ -4,7 +4,7 @@
 //! the multi-target pattern where Prometheus relabels per target). Each scrape gets a
 //! deadline from Prometheus's `X-Prometheus-Scrape-Timeout-Seconds`, so a stuck
 //! target costs its own metrics and never the whole answer. How long connections may
-//! live, and how many, is [`connections`]' business.
+//! live, and how many, is the `connections` module's business.
 
 mod connections;
 

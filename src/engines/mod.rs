@@ -1,4 +1,4 @@
-//! The engine readers: SQL in, [`Snapshot`](crate::model::Snapshot) out.
+//! The engine readers: SQL in, [`Snapshot`] out.
 //!
 //! Each engine owns its connection setup, its error classification and its
 //! version-gated SQL; nothing outside `engines/` knows SQL. The rest of the exporter
