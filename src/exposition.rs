@@ -785,6 +785,9 @@ pub fn to_text_format(openmetrics: &str) -> String {
 }
 
 #[cfg(test)]
+mod golden;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::*;
