@@ -1,16 +1,17 @@
 //! The exposition's bytes, pinned: alerts, dashboards and parsers depend on every
 //! one of them, so any change to how reports become text must show up here as a
-//! diff to review. The reports are built by hand to reach every family, both
+//! diff to review in `testdata/`. The reports are built by hand to reach every family, both
 //! formats, targets that are down, label values that need escaping and values that
 //! are not finite.
 //!
 //! After an intended change to the output, regenerate the files and review the diff:
 //!
-//!     DBCONN_UPDATE_GOLDEN=1 cargo nextest run --lib exposition::golden
+//!     DBCONN_UPDATE_GOLDEN=1 cargo nextest run --lib exposition::tests
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::catalog::*;
 use super::{Format, encode};
 use crate::model::*;
 
@@ -255,11 +256,85 @@ fn classic_text_bytes_are_unchanged() {
 #[test]
 fn the_reports_reach_every_family() {
     let text = encode(reports(), Format::OpenMetrics).unwrap();
-    for metric in super::METRICS {
+    for metric in METRICS {
         assert!(
             text.contains(&format!("\n{}{{", metric.name)),
             "no sample of {} in the golden reports",
             metric.name
         );
+    }
+}
+
+/// A sample line as the exposition writes it, label names from the catalogue.
+fn sample(metric: &Metric, values: &[&str], value: &str) -> String {
+    let labels: Vec<String> = metric
+        .labels
+        .iter()
+        .zip(values)
+        .map(|(name, v)| format!("{name}=\"{v}\""))
+        .collect();
+    format!("\n{}{{{}}} {value}\n", metric.name, labels.join(","))
+}
+
+#[test]
+fn up_says_whether_the_read_came_in() {
+    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    assert!(text.contains(&sample(&UP, &["shop"], "1.0")));
+    assert!(text.contains(&sample(&UP, &["was-up"], "0.0")));
+}
+
+#[test]
+fn a_target_that_is_down_keeps_its_counters_and_info_but_no_read() {
+    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let errors = sample(&CONNECT_ERRORS, &["was-up", "too_many_connections"], "1");
+    assert!(text.contains(&errors));
+    let info = sample(&TARGET_INFO, &["was-up", "mysql", "8.4.0"], "1");
+    assert!(text.contains(&info));
+    assert!(!text.contains(&format!("{}{{target=\"was-up\"", CONNECTIONS.name)));
+    assert!(!text.contains(&format!("{}{{target=\"never-up\"", TARGET_INFO.name)));
+}
+
+#[test]
+fn every_state_is_written_even_when_empty() {
+    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    for state in State::ALL {
+        let zero = state != State::Idle;
+        let value = if zero { "0.0" } else { "7.0" };
+        assert!(text.contains(&sample(&CONNECTIONS, &["shop", state.as_str()], value)));
+    }
+}
+
+#[test]
+fn thresholds_that_are_whole_numbers_have_no_decimals() {
+    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let labels = ["shop", "idle", "30"];
+    assert!(text.contains(&sample(&OVER_DURATION, &labels, "7.0")));
+    let labels = ["shop", "idle", "0.5"];
+    assert!(text.contains(&sample(&OVER_DURATION, &labels, "3.0")));
+}
+
+#[test]
+fn openmetrics_declares_units_and_ends_with_eof() {
+    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    assert!(text.ends_with("\n# EOF\n"));
+    for metric in METRICS {
+        if let (_, Some(unit)) = metric.stem_and_unit() {
+            assert!(text.contains(&format!("\n# UNIT {} {unit}\n", metric.name)));
+        }
+    }
+}
+
+#[test]
+fn classic_text_names_each_family_as_its_samples() {
+    let text = "\n".to_string() + &encode(reports(), Format::Text).unwrap();
+    assert!(!text.contains("# EOF"));
+    assert!(!text.contains("# UNIT"));
+    for metric in METRICS {
+        let kind = match metric.kind {
+            Kind::Counter => "counter",
+            Kind::Gauge | Kind::Info => "gauge",
+        };
+        assert!(text.contains(&format!("\n# HELP {} {}\n", metric.name, metric.help)));
+        assert!(text.contains(&format!("\n# TYPE {} {kind}\n", metric.name)));
     }
 }
