@@ -12,13 +12,13 @@
 //! Why prometheus-client, though the exporter keeps no metric objects of its own
 //! (every value is read fresh from the reports): it writes the OpenMetrics text,
 //! label escaping and number formatting included, and those bytes are what
-//! Prometheus and every other parser see. Its floats are written by `dtoa`
-//! (Grisu2, `1.0`, `1e20`, `NaN`), which the standard library's formatting does
-//! not reproduce digit for digit, so writing the text here would change the output
-//! or mean porting that algorithm. Used as intended, it costs one collector per
-//! scrape ([`encode::Scrape`]): the registry is an empty struct and one boxed
-//! pointer. The golden files in `testdata/` pin the bytes of both formats; to
-//! measure an encode, run `cargo bench --bench encode`.
+//! Prometheus and every other parser see. Its floats are written by `dtoa`, a
+//! Grisu2 port whose digits and spellings (`1.0`, `inf`, `NaN`) the standard
+//! library's formatting does not reproduce, so writing the text here would change
+//! the output or mean porting that algorithm. Used as intended it costs, per
+//! scrape, an empty registry and one boxed collector (`encode::Scrape`), since a
+//! collector sees only itself. The golden files in `testdata/` pin the bytes of
+//! both formats; to measure an encode, run `cargo bench --bench encode`.
 
 pub mod catalog;
 mod encode;
