@@ -298,7 +298,11 @@ impl PgCluster {
 
     /// Backends of `role` on this cluster, counted by process, logging in or not.
     pub fn backends_of(&self, role: &str) -> usize {
-        let postmaster = self.child.as_ref().map(|c| c.id()).expect("the cluster runs");
+        let postmaster = self
+            .child
+            .as_ref()
+            .map(|c| c.id())
+            .expect("the cluster runs");
         proc::postgres_backends_of(postmaster, role)
     }
 

@@ -378,6 +378,16 @@ mod tests {
     use super::*;
     use crate::engines::mysql::test_settings as settings;
 
+    /// Whether the session set-up runs exactly this statement.
+    fn sets(sql: &Sql, statement: &str) -> bool {
+        sql.session_setup.iter().any(|q| q == statement)
+    }
+
+    /// Whether any statement of the session set-up mentions `text`.
+    fn setup_mentions(sql: &Sql, text: &str) -> bool {
+        sql.session_setup.iter().any(|q| q.contains(text))
+    }
+
     #[test]
     fn flavour_and_version_are_detected() {
         assert_eq!(
@@ -412,24 +422,9 @@ mod tests {
                 .contains("information_schema.INNODB_LOCK_WAITS")
         );
         assert!(maria.locks.contains("information_schema.INNODB_LOCKS"));
-        assert!(
-            maria
-                .session_setup
-                .iter()
-                .any(|q| q == "SET SESSION max_statement_time = 5.000")
-        );
-        assert!(
-            !maria
-                .session_setup
-                .iter()
-                .any(|q| q.contains("max_execution_time"))
-        );
-        assert!(
-            maria
-                .session_setup
-                .iter()
-                .any(|q| q == "SET SESSION lock_wait_timeout = 1")
-        );
+        assert!(sets(&maria, "SET SESSION max_statement_time = 5.000"));
+        assert!(!setup_mentions(&maria, "max_execution_time"));
+        assert!(sets(&maria, "SET SESSION lock_wait_timeout = 1"));
 
         let maria106 = sql_for(Engine::MariaDb, Version(10, 6, 0), &s);
         assert_eq!(maria106.activity, maria.activity);
@@ -448,18 +443,8 @@ mod tests {
                 .contains("performance_schema.data_lock_waits")
         );
         assert!(mysql8.locks.contains("performance_schema.data_locks"));
-        assert!(
-            mysql8
-                .session_setup
-                .iter()
-                .any(|q| q == "SET SESSION max_execution_time = 5000")
-        );
-        assert!(
-            !mysql8
-                .session_setup
-                .iter()
-                .any(|q| q.contains("max_statement_time"))
-        );
+        assert!(sets(&mysql8, "SET SESSION max_execution_time = 5000"));
+        assert!(!setup_mentions(&mysql8, "max_statement_time"));
 
         let mysql84 = sql_for(Engine::MySql, Version(8, 4, 0), &s);
         assert_eq!(mysql84.activity, mysql8.activity);
@@ -488,27 +473,12 @@ mod tests {
                 .blocking
                 .contains("information_schema.INNODB_LOCK_WAITS")
         );
-        assert!(
-            mysql57
-                .session_setup
-                .iter()
-                .any(|q| q.contains("max_execution_time"))
-        );
+        assert!(setup_mentions(&mysql57, "max_execution_time"));
 
         let mysql56 = sql_for(Engine::MySql, Version(5, 6, 51), &s);
-        assert!(
-            !mysql56
-                .session_setup
-                .iter()
-                .any(|q| q.contains("max_execution_time"))
-        );
+        assert!(!setup_mentions(&mysql56, "max_execution_time"));
         // max_execution_time came with 5.7.8.
-        let limit = |v| {
-            sql_for(Engine::MySql, v, &s)
-                .session_setup
-                .iter()
-                .any(|q| q.contains("max_execution_time"))
-        };
+        let limit = |v| setup_mentions(&sql_for(Engine::MySql, v, &s), "max_execution_time");
         assert!(!limit(Version(5, 7, 7)));
         assert!(limit(Version(5, 7, 8)));
     }
