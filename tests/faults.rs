@@ -176,10 +176,7 @@ async fn a_restart_is_reported_as_unreachable_then_recovered() {
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let m = scrape(&exporter).await;
     assert_eq!(v(&m, "dbconn_up", &[]), 1.0, "{}", exporter.logs());
-    let watcher = cluster
-        .connect("postgres", "postgres", "watcher")
-        .await
-        .unwrap();
+    let watcher = cluster.superuser_session("watcher").await;
     scrape(&exporter).await;
     assert_eq!(pg::exporter_sessions(&watcher).await, 1);
 }
@@ -229,14 +226,8 @@ async fn a_locked_catalog_costs_one_collector_not_the_scrape() {
     let exporter = Exporter::start(&[format!("--target={TARGET}={}", cluster.superuser_dsn())]);
     let _idle = cluster.connect_many(3, "postgres", "postgres", "app").await;
     assert_eq!(v(&scrape(&exporter).await, "dbconn_up", &[]), 1.0);
-    let watcher = cluster
-        .connect("postgres", "postgres", "watcher")
-        .await
-        .unwrap();
-    let locker = cluster
-        .connect("postgres", "postgres", "locker")
-        .await
-        .unwrap();
+    let watcher = cluster.superuser_session("watcher").await;
+    let locker = cluster.superuser_session("locker").await;
     locker
         .batch_execute("BEGIN; LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
         .await
@@ -309,10 +300,7 @@ async fn a_scrape_storm_keeps_one_session() {
     let _idle = cluster
         .connect_many(20, "postgres", "postgres", "app")
         .await;
-    let watcher = cluster
-        .connect("postgres", "postgres", "watcher")
-        .await
-        .unwrap();
+    let watcher = cluster.superuser_session("watcher").await;
     let stop = Instant::now() + Duration::from_secs(10);
     let workers: Vec<_> = (0..100)
         .map(|_| {
@@ -462,12 +450,7 @@ async fn two_thousand_hostile_names_parse_and_stay_within_the_cap() {
                 nasty[(i / 10) % nasty.len()]
             );
             let cluster = &cluster;
-            async move {
-                cluster
-                    .connect("postgres", "postgres", &name)
-                    .await
-                    .unwrap()
-            }
+            async move { cluster.superuser_session(&name).await }
         })
         .buffer_unordered(16)
         .collect()

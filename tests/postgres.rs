@@ -19,10 +19,7 @@ use support::scrape::{
 async fn a_long_active_query_crosses_the_thresholds() {
     let cluster = PgCluster::start(PgOptions::default());
     let (exporter, _config) = start_exporter(&cluster.superuser_dsn(), FAST_COLLECTION);
-    let sleeper = cluster
-        .connect("postgres", "postgres", "batch-job")
-        .await
-        .unwrap();
+    let sleeper = cluster.superuser_session("batch-job").await;
     let query = tokio::spawn(async move {
         let _ = sleeper.simple_query("SELECT pg_sleep(60)").await;
         sleeper
@@ -84,15 +81,9 @@ async fn a_long_active_query_crosses_the_thresholds() {
 async fn idle_in_transaction_sessions_and_the_oldest_transaction() {
     let cluster = PgCluster::start(PgOptions::default());
     let (exporter, _config) = start_exporter(&cluster.superuser_dsn(), FAST_COLLECTION);
-    let open = cluster
-        .connect("postgres", "postgres", "leaky-pool")
-        .await
-        .unwrap();
+    let open = cluster.superuser_session("leaky-pool").await;
     open.batch_execute("BEGIN; SELECT 1").await.unwrap();
-    let aborted = cluster
-        .connect("postgres", "postgres", "broken")
-        .await
-        .unwrap();
+    let aborted = cluster.superuser_session("broken").await;
     aborted.batch_execute("BEGIN").await.unwrap();
     assert!(aborted.batch_execute("SELECT 1/0").await.is_err());
 
@@ -243,14 +234,11 @@ async fn hostile_application_names_still_give_valid_output() {
     ];
     let mut held = Vec::new();
     for name in names {
-        held.push(cluster.connect("postgres", "postgres", name).await.unwrap());
+        held.push(cluster.superuser_session(name).await);
     }
     // The server may rewrite names (non-ASCII bytes become escapes); the label must
     // be exactly what the server reports.
-    let watcher = cluster
-        .connect("postgres", "postgres", "watcher")
-        .await
-        .unwrap();
+    let watcher = cluster.superuser_session("watcher").await;
     let rows = watcher
         .query(
             "SELECT application_name FROM pg_stat_activity WHERE backend_type = 'client backend'",
@@ -291,12 +279,7 @@ async fn many_applications_stay_within_the_origin_cap() {
         start_exporter(&cluster.superuser_dsn(), "collection:\n  origin_cap: 50\n");
     let mut held = Vec::new();
     for i in 0..500 {
-        held.push(
-            cluster
-                .connect("postgres", "postgres", &format!("svc-{i:03}"))
-                .await
-                .unwrap(),
-        );
+        held.push(cluster.superuser_session(&format!("svc-{i:03}")).await);
     }
     let m = exporter
         .scrape_until("500 sessions and the exporter", |m| {
@@ -317,10 +300,7 @@ async fn concurrent_scrapes_share_one_session() {
     let _idle = cluster
         .connect_many(20, "postgres", "postgres", "app")
         .await;
-    let watcher = cluster
-        .connect("postgres", "postgres", "watcher")
-        .await
-        .unwrap();
+    let watcher = cluster.superuser_session("watcher").await;
     let mut max_seen = 0;
     for _round in 0..5 {
         let scrapes = futures::future::join_all(
@@ -406,10 +386,7 @@ async fn sigterm_shuts_down_and_releases_the_session() {
     let cluster = PgCluster::start(PgOptions::default());
     let (mut exporter, _config) = start_exporter(&cluster.superuser_dsn(), FAST_COLLECTION);
     scrape(&exporter).await;
-    let watcher = cluster
-        .connect("postgres", "postgres", "watcher")
-        .await
-        .unwrap();
+    let watcher = cluster.superuser_session("watcher").await;
     let status = exporter.terminate();
     assert!(status.success(), "exit status {status:?}");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -130,10 +130,7 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
         &cluster.superuser_dsn(),
         "collection:\n  lock_timeout: 1s\n  statement_timeout: 5s\n",
     );
-    let watcher = cluster
-        .connect("postgres", "postgres", "watcher")
-        .await
-        .unwrap();
+    let watcher = cluster.superuser_session("watcher").await;
     // The exporter logs in at start; wait for its session, then lock the catalog
     // before its first read.
     // 3 app sessions, the watcher and the exporter, and no other (the harness's
@@ -143,10 +140,7 @@ async fn a_locked_pg_database_costs_one_lock_timeout_at_most() {
         assert!(Instant::now() < deadline, "the exporter never connected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let locker = cluster
-        .connect("postgres", "postgres", "locker")
-        .await
-        .unwrap();
+    let locker = cluster.superuser_session("locker").await;
     locker
         .batch_execute("BEGIN; LOCK TABLE pg_database IN ACCESS EXCLUSIVE MODE")
         .await
@@ -202,10 +196,7 @@ async fn a_login_that_cannot_finish_is_never_repeated_beside() {
     cluster
         .exec("CREATE ROLE authid_watch LOGIN IN ROLE pg_monitor")
         .await;
-    let locker = cluster
-        .connect("postgres", "postgres", "locker")
-        .await
-        .unwrap();
+    let locker = cluster.superuser_session("locker").await;
     locker
         .batch_execute("BEGIN; LOCK TABLE pg_authid IN ACCESS EXCLUSIVE MODE")
         .await
@@ -317,14 +308,8 @@ async fn a_locked_pg_locks_or_pg_authid_costs_one_lock_timeout_at_most() {
     );
     exporter.scrape_until("the first read", is_up).await;
     for (relation, part) in [("pg_locks", "locks"), ("pg_authid", "names")] {
-        let locker = cluster
-            .connect("postgres", "postgres", "locker")
-            .await
-            .unwrap();
-        let waiter = cluster
-            .connect("postgres", "postgres", "waiter")
-            .await
-            .unwrap();
+        let locker = cluster.superuser_session("locker").await;
+        let waiter = cluster.superuser_session("waiter").await;
         locker
             .batch_execute(&format!(
                 "BEGIN; LOCK TABLE {relation} IN ACCESS EXCLUSIVE MODE"

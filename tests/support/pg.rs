@@ -329,10 +329,7 @@ impl PgCluster {
 
     /// Runs SQL as the superuser on the `postgres` database.
     pub async fn exec(&self, sql: &str) {
-        let client = self
-            .connect("postgres", "postgres", "harness")
-            .await
-            .unwrap_or_else(|e| panic!("connect as postgres: {e}"));
+        let client = self.superuser_session("harness").await;
         client
             .batch_execute(sql)
             .await
@@ -343,6 +340,14 @@ impl PgCluster {
     }
 
     /// Opens one client session; its connection task runs on the test's runtime.
+    /// A session of the superuser on the `postgres` database: the tests' own
+    /// watchers, lockers and waiters.
+    pub async fn superuser_session(&self, application: &str) -> tokio_postgres::Client {
+        self.connect("postgres", "postgres", application)
+            .await
+            .unwrap_or_else(|e| panic!("connect as postgres ({application}): {e}"))
+    }
+
     pub async fn connect(
         &self,
         user: &str,

@@ -146,10 +146,7 @@ impl TestServer for PgCluster {
     }
 
     async fn blockers(&self) -> i64 {
-        let watcher = self
-            .connect("postgres", "postgres", "watcher")
-            .await
-            .unwrap_or_else(|e| panic!("connect the watcher: {e}"));
+        let watcher = self.superuser_session("watcher").await;
         pg::blockers(&watcher).await
     }
 }
