@@ -29,8 +29,6 @@ pub struct PrometheusConfig<'a> {
 
 impl Prometheus {
     pub fn start(config: PrometheusConfig<'_>) -> Prometheus {
-        let binary = proc::require_binary("prometheus", &["/usr/bin/prometheus"]);
-        let dir = ScratchDir::new("dbconn-prometheus");
         let targets = config
             .exporters
             .iter()
@@ -54,6 +52,14 @@ impl Prometheus {
              scrape_configs:\n  - job_name: dbconn\n    static_configs:\n      - targets: [{targets}]\n",
             i = config.scrape_interval
         );
+        Prometheus::start_yaml(&yaml)
+    }
+
+    /// Starts Prometheus with `yaml` as its whole `prometheus.yml`, for tests that need
+    /// their own scrape configuration (TLS, basic auth, service discovery, relabelling).
+    pub fn start_yaml(yaml: &str) -> Prometheus {
+        let binary = proc::require_binary("prometheus", &["/usr/bin/prometheus"]);
+        let dir = ScratchDir::new("dbconn-prometheus");
         let config_path = dir.path().join("prometheus.yml");
         std::fs::write(&config_path, yaml).expect("write prometheus.yml");
         let data = dir.path().join("data");
