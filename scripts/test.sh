@@ -3,8 +3,9 @@
 # checks the Dockerfile (hadolint, and its build stage replayed from exactly the
 # files it copies: there is no Docker engine in CI), then runs unit tests, the
 # integration tests against real servers, the PostgreSQL suite again on every other
-# supported major (13-18), and the alert rule tests. Any missing tool is a failure,
-# never a skip.
+# supported major (13-18), the alert rule tests and the packaging check (the systemd
+# unit and the Kubernetes manifests validated, and the exporter run as each would
+# run it). Any missing tool is a failure, never a skip.
 #
 #   scripts/test.sh                 # everything
 #   DBCONN_PG_MAJORS="" scripts/test.sh   # skip the extra PostgreSQL majors
@@ -27,6 +28,9 @@ promtool check rules alerts/dbconn.rules.yml
 promtool test rules alerts/tests/*.yml
 scripts/gen-prometheusrule.sh --check
 python3 dashboards/generate.py --check
+
+echo "== packaging (systemd unit, Kubernetes manifests)"
+.venv/bin/python3 scripts/check-packaging.py
 
 echo "== tests (system PostgreSQL, MariaDB, Prometheus, Alertmanager)"
 cargo nextest run --locked --profile ci "$@"
