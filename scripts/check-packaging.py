@@ -17,7 +17,7 @@ the real exporter the way each file would run it:
 * Kubernetes: `kubernetes-validate --strict` (pinned in scripts/setup.sh) on the
   core resources, where a warning is a failure too. The ServiceMonitor is a custom
   resource it does not know: it is validated with `jsonschema` against the
-  prometheus-operator CRD's schema vendored in packaging/kubernetes/schema/, made
+  prometheus-operator CRD's schema vendored in packaging/schemas/, made
   strict (an unknown field is an error, as `kubectl apply` makes it).
 * Both: the files must agree with each other (the config's `password_file` is where
   the credential or the Secret lands, the ServiceMonitor's port is the Service's,
@@ -60,7 +60,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 SYSTEMD = REPO / "packaging" / "systemd"
 KUBERNETES = REPO / "packaging" / "kubernetes"
-SCHEMA = KUBERNETES / "schema" / "servicemonitor-v1.schema.json"
+# Outside packaging/kubernetes/, so that `kubectl apply -f packaging/kubernetes/`
+# applies the manifests and nothing else.
+SCHEMA = REPO / "packaging" / "schemas" / "servicemonitor-v1.schema.json"
 UNIT_NAME = "dbconn_exporter.service"
 # Where packaging/systemd/README.md says to install the binary and the config.
 INSTALLED_BINARY = "/usr/local/bin/dbconn_exporter"
@@ -471,6 +473,13 @@ def check_kubernetes(binary: Path, jsonschema, yaml, scratch: Path) -> None:
     for line in passed:
         say(f"kubernetes-validate --strict: {line.removeprefix('INFO ')}")
 
+    # Every manifest shipped is one this script checks.
+    shipped = sorted(p.name for p in KUBERNETES.iterdir())
+    require(
+        shipped == sorted([*CORE_MANIFESTS, "servicemonitor.yaml"]),
+        f"packaging/kubernetes/ holds {shipped}: check every file there",
+    )
+
     configmap = load_manifest(yaml, "configmap.yaml")
     deployment = load_manifest(yaml, "deployment.yaml")
     service = load_manifest(yaml, "service.yaml")
@@ -564,7 +573,7 @@ def check_kubernetes(binary: Path, jsonschema, yaml, scratch: Path) -> None:
     # The kubelet's layout, with the group the pod's fsGroup gives the files: the
     # mode must let the container's user read them through that group.
     for _, _, mode in secret_paths.values():
-        require(mode & 0o040 and not mode & 0o007, f"Secret defaultMode {oct(mode)}: group-readable, not world")
+        require(mode & 0o040 and not mode & 0o007, f"Secret defaultMode {oct(mode)}: must be readable by the group (fsGroup) and not by others")
     require(security.get("fsGroup") == security.get("runAsGroup"), "deployment.yaml: fsGroup must be the runAsGroup")
     config_mount = scratch / "kubernetes" / "config"
     secret_mount = scratch / "kubernetes" / "secret"
