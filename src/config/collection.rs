@@ -55,6 +55,7 @@ impl Collection {
             connect_timeout: self.connect_timeout,
             backoff_initial: Duration::from_millis(500).min(self.connect_backoff_max),
             backoff_max: self.connect_backoff_max,
+            idle_close: None,
         }
     }
 }
