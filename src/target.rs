@@ -210,9 +210,18 @@ impl Target {
         &self.name
     }
 
+    /// The engine its connection string names (see [`Source::engine`]).
+    pub fn engine(&self) -> Option<Engine> {
+        self.source.engine()
+    }
+
     /// Starts opening the session ahead of the first scrape, so that the exporter
-    /// holds its slot before the server fills up.
+    /// holds its slot before the server fills up. In lazy mode it does nothing: the
+    /// first read opens the session.
     pub async fn warm_up(self: &Arc<Self>) {
+        if self.policy().idle_close.is_some() {
+            return;
+        }
         let mut conn = lock(&self.conn);
         if matches!(conn.slot, Slot::Empty) {
             self.start_connect(&mut conn);
@@ -1146,6 +1155,7 @@ mod tests {
     async fn lazy_sessions_open_on_the_first_read_and_close_when_idle() {
         let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
         let t = lazy_target(&fake, Duration::from_secs(10));
+        t.warm_up().await;
         tokio::time::sleep(Duration::from_secs(30)).await;
         assert_eq!(connects(&fake), 0);
         // Reads more often than the idle timeout keep the one session.
