@@ -7,6 +7,7 @@
 //! live, and how many, is the `connections` module's business.
 
 mod connections;
+mod discovery;
 
 pub use connections::DEFAULT_MAX_CONNECTIONS;
 
@@ -65,6 +66,7 @@ pub async fn serve(config: Config, max_connections: u32) -> Result<(), String> {
         .route("/", get(landing))
         .route(&config.telemetry_path, get(metrics))
         .route("/probe", get(probe))
+        .route("/discovery", get(discover))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .with_state(app);
@@ -188,8 +190,20 @@ async fn scrape(targets: &[Arc<Target>], headers: &HeaderMap, app: &App) -> Resp
     }
 }
 
+/// In lazy mode `/metrics` reads no target (that would open every session) and
+/// holds only the exporter's own metrics; targets are read through `/probe`.
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    scrape(&app.targets, &headers, &app).await
+    let targets: &[Arc<Target>] = if app.collection.lazy() {
+        &[]
+    } else {
+        &app.targets
+    };
+    scrape(targets, &headers, &app).await
+}
+
+async fn discover(State(app): State<Arc<App>>) -> Response {
+    let body = discovery::body(&app.targets);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn probe(

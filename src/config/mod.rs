@@ -12,7 +12,7 @@ mod collection;
 mod file;
 mod targets;
 
-pub use collection::Collection;
+pub use collection::{Collection, SessionMode};
 /// Also reads the certificate files a DSN names (`engines::tls`, through `dsn`).
 pub use targets::TargetSpec;
 
@@ -81,7 +81,7 @@ fn validate_telemetry_path(path: &str) -> Result<(), ConfigError> {
             return Err(bad("has a `.` or `..` segment"));
         }
     }
-    if ["/probe", "/-/healthy", "/-/ready"].contains(&path) {
+    if ["/probe", "/discovery", "/-/healthy", "/-/ready"].contains(&path) {
         return Err(ConfigError(format!(
             "--web.telemetry-path {path:?} collides with a built-in route"
         )));
@@ -217,8 +217,22 @@ mod tests {
             assert!(validate_telemetry_path(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "/", "metrics", "/:x", "/{x}", "/*x", "/a//b", "/a/", "/a b", "/%2e", "/..",
-            "/a/./b", "/probe", "/-/ready", "/ü",
+            "",
+            "/",
+            "metrics",
+            "/:x",
+            "/{x}",
+            "/*x",
+            "/a//b",
+            "/a/",
+            "/a b",
+            "/%2e",
+            "/..",
+            "/a/./b",
+            "/probe",
+            "/discovery",
+            "/-/ready",
+            "/ü",
         ] {
             let err = validate_telemetry_path(bad).unwrap_err().to_string();
             assert!(err.contains("--web.telemetry-path"), "{bad}: {err}");
