@@ -36,6 +36,9 @@ declare -A packages=(
   [npm]=npm                                   # scripts/fetch-postgres.sh (other majors)
   [node]=nodejs
   [cc]=gcc                                    # the linker, and ring's C code
+  [curl]=curl                                 # tests/web.rs: the TLS and basic-auth client
+  [openssl]=openssl                           # tests/web.rs: test certificates, s_client
+  [htpasswd]=apache2-utils                    # tests/web.rs: bcrypt hashes as the README makes them
 )
 missing=()
 for cmd in "${!packages[@]}"; do

@@ -276,4 +276,41 @@ mod tests {
         assert!(web.tls_config().is_none());
         assert!(web.reload().is_ok());
     }
+
+    #[test]
+    fn a_reload_that_fails_keeps_the_previous_settings() {
+        let dir = std::env::temp_dir().join(format!("dbconn-web-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("web.yml");
+        let hash = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+        std::fs::write(&path, format!("basic_auth_users:\n  alice: {hash}\n")).unwrap();
+        let web = Web::load(Some(&path)).unwrap();
+        assert!(web.settings().auth.is_some());
+
+        std::fs::write(&path, "basic_auth_users:\n  alice: TopSecret\n").unwrap();
+        let err = web.reload().unwrap_err();
+        assert!(
+            err.contains("not a bcrypt hash") && !err.contains("TopSecret"),
+            "{err}"
+        );
+        assert!(web.settings().auth.is_some(), "still the old users");
+
+        std::fs::write(
+            &path,
+            "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n",
+        )
+        .unwrap();
+        assert!(web.reload().is_err());
+        assert!(!web.tls_enabled());
+
+        std::fs::write(
+            &path,
+            "http_server_config:\n  headers:\n    X-Frame-Options: deny\n",
+        )
+        .unwrap();
+        web.reload().unwrap();
+        assert!(web.settings().auth.is_none());
+        assert_eq!(web.settings().headers.len(), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
