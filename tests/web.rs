@@ -77,7 +77,7 @@ fn tls_basic_auth_headers_and_gzip_with_curl() {
         &pki,
         &format!(
             "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
-             http_server_config:\n  headers:\n    Strict-Transport-Security: max-age=31536000\n\
+             http_server_config:\n  http2: true\n  headers:\n    Strict-Transport-Security: max-age=31536000\n\
              basic_auth_users:\n  {USER}: {hash}\n"
         ),
     );
@@ -177,6 +177,7 @@ fn tls_basic_auth_headers_and_gzip_with_curl() {
     assert_eq!(untrusted.exit, 60, "{untrusted:?}");
 
     let logs = exporter.logs();
+    assert!(logs.contains("http2 is not served"), "{logs}");
     assert!(!logs.contains(PASSWORD), "a password in the logs");
     assert!(!logs.contains(&hash), "a hash in the logs");
 }
@@ -457,16 +458,19 @@ async fn prometheus_scrapes_through_tls_client_cert_and_basic_auth() {
         ),
     );
     let exporter = Exporter::start(&[format!("--target=db={}", pg.superuser_dsn()), web_arg(&web)]);
+    let password_file = pki.dir().join("password");
+    std::fs::write(&password_file, PASSWORD).unwrap();
     let prometheus = Prometheus::start_yaml(&format!(
         "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
          scrape_configs:\n  - job_name: dbconn\n    scheme: https\n    \
          tls_config:\n      ca_file: {ca}\n      cert_file: {cert}\n      key_file: {key}\n    \
-         basic_auth:\n      username: {USER}\n      password: {PASSWORD}\n    \
+         basic_auth:\n      username: {USER}\n      password_file: {password_file}\n    \
          static_configs:\n      - targets: ['{address}']\n",
         ca = pki.ca.cert.display(),
         cert = pki.client.cert.display(),
         key = pki.client.key.display(),
         address = exporter.address(),
+        password_file = password_file.display(),
     ));
     prometheus.wait_for_scrapes(1).await;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -482,4 +486,19 @@ async fn prometheus_scrapes_through_tls_client_cert_and_basic_auth() {
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+#[test]
+fn rate_limit_answers_429_beyond_the_burst() {
+    let pki = Pki::new();
+    let web = write_web_config(&pki, "rate_limit:\n  interval: 1h\n  burst: 2\n");
+    let exporter = Exporter::start(&[closed_port_target(), web_arg(&web)]);
+    let metrics = format!("http://{}/metrics", exporter.address());
+    assert_eq!(curl(&[&metrics]).status, 200);
+    assert_eq!(curl(&[&metrics]).status, 200);
+    let limited = curl(&[&metrics]);
+    assert_eq!(limited.status, 429, "{limited:?}");
+    // The liveness probe is not limited.
+    let healthy = format!("http://{}/-/healthy", exporter.address());
+    assert_eq!(curl(&[&healthy]).status, 200);
 }

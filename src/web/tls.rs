@@ -474,8 +474,16 @@ mod tests {
                 "without verifying",
             ),
             (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequestClientCert\n  client_ca_file: c\n",
+                "without verifying",
+            ),
+            (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
                 "needs client_ca_file",
+            ),
+            (
+                "tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n",
+                "TLS 1.0 and 1.1 are not offered",
             ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_ca_file: c\n",
