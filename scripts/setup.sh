@@ -37,7 +37,9 @@ declare -A packages=(
   [node]=nodejs
   [cc]=gcc                                    # the linker, and ring's C code
   [systemd-analyze]=systemd                   # scripts/check-packaging.py: the unit
-  [curl]=curl                                 # HTTP tests, scripts/check-packaging.py
+  [curl]=curl                                 # tests/web.rs (TLS and basic auth), scripts/check-packaging.py
+  [openssl]=openssl                           # tests/web.rs: test certificates, s_client
+  [htpasswd]=apache2-utils                    # tests/web.rs: bcrypt hashes as the README makes them
 )
 missing=()
 for cmd in "${!packages[@]}"; do

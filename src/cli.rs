@@ -66,6 +66,15 @@ pub struct Cli {
           default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub web_max_connections: u32,
+
+    /// Web configuration file (TLS, basic authentication, response headers) in the
+    /// Prometheus exporter-toolkit format.
+    #[arg(
+        long = "web.config.file",
+        env = "DBCONN_WEB_CONFIG_FILE",
+        value_name = "FILE"
+    )]
+    pub web_config_file: Option<PathBuf>,
 }
 
 #[cfg(test)]

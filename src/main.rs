@@ -26,6 +26,10 @@ fn main() -> ExitCode {
         }
     };
     if cli.config_check {
+        if let Err(e) = dbconn_exporter::web::Web::load(cli.web_config_file.as_deref()) {
+            eprintln!("dbconn_exporter: {e}");
+            return ExitCode::FAILURE;
+        }
         println!(
             "configuration OK: {} target(s): {}",
             config.targets.len(),
@@ -53,7 +57,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let served = runtime.block_on(server::serve(config, cli.web_max_connections));
+    let served = runtime.block_on(server::serve(
+        config,
+        cli.web_max_connections,
+        cli.web_config_file.as_deref(),
+    ));
     // The shutdown is bounded: a DNS lookup stuck in a blocking thread must not hold
     // the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));

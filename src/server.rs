@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use crate::config::{Collection, Config};
 use crate::exposition::{self, Format};
 use crate::target::Target;
+use crate::web::{self, Web};
 
 const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 
@@ -38,7 +39,13 @@ struct App {
 
 /// Runs the exporter until SIGTERM or SIGINT, with at most `max_connections` HTTP
 /// connections open (fewer if the open-file limit is too small for them).
-pub async fn serve(config: Config, max_connections: u32) -> Result<(), String> {
+pub async fn serve(
+    config: Config,
+    max_connections: u32,
+    web_config: Option<&std::path::Path>,
+) -> Result<(), String> {
+    // First: a bad web configuration stops the start before any database is touched.
+    let web = Arc::new(Web::load(web_config)?);
     let requested = usize::try_from(max_connections).unwrap_or(usize::MAX);
     let max_connections = file_limit_and_cap(requested, config.targets.len());
     let read_settings = config.collection.read_settings();
@@ -70,10 +77,11 @@ pub async fn serve(config: Config, max_connections: u32) -> Result<(), String> {
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .with_state(app);
+    let router = web::protect(router, Arc::clone(&web));
     // Before "listening": from then on a signal must find its handler in place.
     let stops = watch_signals()?;
-    tracing::info!(address = %address, max_connections, "listening");
-    connections::run(listener, router, max_connections, stops).await;
+    tracing::info!(address = %address, max_connections, tls = web.tls_enabled(), "listening");
+    connections::run(listener, router, web, max_connections, stops).await;
     tracing::info!("shut down");
     Ok(())
 }

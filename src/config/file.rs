@@ -150,7 +150,7 @@ pub(super) fn parse_file(text: &str) -> Result<FileConfig, String> {
 /// quote values (`invalid type: string "…"`): either may be a password. So the
 /// snippet is dropped, quoted values are blanked, and what remains is scrubbed of
 /// every value in the file.
-fn yaml_error(e: &serde_saphyr::Error, text: &str) -> String {
+pub(crate) fn yaml_error(e: &serde_saphyr::Error, text: &str) -> String {
     let plain = e.without_snippet().to_string();
     // The message ends with its location, which is printed first instead.
     let reason = match plain.rfind(" at line ") {

@@ -13,6 +13,8 @@ mod file;
 mod targets;
 
 pub use collection::{Collection, SessionMode};
+/// The web configuration file's errors are scrubbed the same way.
+pub(crate) use file::yaml_error;
 /// Also reads the certificate files a DSN names (`engines::tls`, through `dsn`).
 pub use targets::TargetSpec;
 

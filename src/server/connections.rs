@@ -40,6 +40,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::time::{Instant, Sleep};
 
+use crate::web::Web;
+
 /// From the accept, or from a kept-alive request's first byte, to the header's end.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a kept-alive connection may wait for its next request.
@@ -111,6 +113,7 @@ pub fn connection_cap(requested: usize, open_files: u64, targets: usize) -> usiz
 pub async fn run(
     listener: TcpListener,
     router: Router,
+    web: Arc<Web>,
     max_connections: usize,
     mut stops: mpsc::UnboundedReceiver<&'static str>,
 ) {
@@ -173,6 +176,7 @@ pub async fn run(
             conn,
             Arc::clone(&registry),
             router.clone(),
+            Arc::clone(&web),
             shutdown_seen.clone(),
         ));
     };
@@ -401,6 +405,7 @@ async fn serve_connection(
     conn: Arc<Conn>,
     registry: Arc<Registry>,
     router: Router,
+    web: Arc<Web>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _registered = Registered {
@@ -420,12 +425,83 @@ async fn serve_connection(
         _ = shutdown.wait_for(|stop| *stop) => return,
     }
 
-    let io = TokioIo::new(Timed {
+    let tls = web.tls_config();
+    if tls.is_some() && sent_plain_http(&stream, first_byte_by).await {
+        answer_plain_http(stream).await;
+        return;
+    }
+    let timed = Timed {
         stream,
         conn: Arc::clone(&conn),
         read_timer: None,
         write_timer: None,
-    });
+    };
+    let Some(tls) = tls else {
+        serve_http(timed, conn, router, shutdown).await;
+        return;
+    };
+    // The handshake counts against the header timeout, from the accept: a client
+    // that trickles its handshake is closed as one that trickles its header.
+    let handshake = tokio_rustls::TlsAcceptor::from(tls).accept(timed);
+    let stream = tokio::select! {
+        done = tokio::time::timeout_at(first_byte_by, handshake) => match done {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!("closed a connection whose TLS handshake did not finish within the header timeout");
+                return;
+            }
+        },
+        () = conn.close.notified() => return,
+        _ = shutdown.wait_for(|stop| *stop) => return,
+    };
+    serve_http(stream, conn, router, shutdown).await;
+}
+
+/// Whether a client sent plain HTTP to the TLS listener: a TLS connection starts
+/// with a handshake record (0x16), a request with its method's capital letters.
+/// The first byte has arrived (the socket was readable); peeking consumes nothing.
+async fn sent_plain_http(stream: &TcpStream, by: Instant) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout_at(by, stream.peek(&mut first)).await,
+        Ok(Ok(1))
+    ) && first[0].is_ascii_uppercase()
+}
+
+/// Answers as Go's TLS servers do ("Client sent an HTTP request to an HTTPS
+/// server.", 400) and closes, reading what the client sent first so the close does
+/// not reset the connection before the answer is read.
+async fn answer_plain_http(mut stream: TcpStream) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut sink = [0u8; 4096];
+    let _ = stream.try_read(&mut sink);
+    let answer = async {
+        stream
+            .write_all(
+                b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n",
+            )
+            .await?;
+        stream.shutdown().await?;
+        // Until the client closes (or the bound below): its unread bytes would
+        // otherwise turn the close into a reset.
+        while stream.read(&mut sink).await? > 0 {}
+        Ok::<(), io::Error>(())
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), answer).await;
+    tracing::debug!("answered plain HTTP sent to the TLS listener");
+}
+
+/// Serves HTTP/1.1 on `io` (the timed socket, or TLS over it) until it ends, the
+/// connection is evicted, or the exporter shuts down.
+async fn serve_http<S>(io: S, conn: Arc<Conn>, router: Router, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let mut builder = http1::Builder::new();
     builder
         .keep_alive(true)

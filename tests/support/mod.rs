@@ -13,6 +13,7 @@ pub mod prometheus;
 pub mod proxy;
 pub mod scrape;
 pub mod server;
+pub mod tls;
 
 /// Runs `promtool check metrics` on the classic text exposition and fails the test on
 /// any lint problem. promtool is part of the suite's requirements (scripts/setup.sh
