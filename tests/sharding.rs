@@ -411,3 +411,23 @@ async fn a_lazy_session_cannot_be_opened_on_a_server_already_full() {
         probe.body
     );
 }
+
+/// The README's job is the one this file runs, but for its placeholders and intervals.
+#[test]
+fn the_readme_shows_the_job_this_test_runs() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let start = readme
+        .find("scrape_configs:\n  - job_name: dbconn\n    metrics_path: /probe")
+        .expect("the README shows the sharded job");
+    let end = start
+        + readme[start..]
+            .find("```")
+            .expect("the job's code block ends");
+    let shown = readme[start..end]
+        .replace("exporter-0:10071", "EXPORTER")
+        .replace("shard 0 of 2", "shard SHARD of 2")
+        .replace("regex: \"0\"", "regex: \"SHARD\"")
+        .replace("refresh_interval: 30s", "refresh_interval: 1s");
+    assert_eq!(shown, SHARDED_JOB);
+}
