@@ -12,6 +12,7 @@
 //! | [`dsn`] | connection strings: their syntax, and the passwords in them |
 //! | [`files`] | reading the small files a configuration names, safely |
 //! | [`server`] | HTTP routes, a scrape's deadline, signals, connection bounds |
+//! | [`reload`] | the configuration being served, swapped on SIGHUP or `POST /-/reload`: which targets keep their session |
 //! | [`target`] | one database: its one session, connect attempts, backoff, the shared read |
 //! | [`engines`] | the seam between a target and a database; `postgres/` and `mysql/` each hold `connect`, `sql`, `parse` and the read |
 //! | [`model`] | the types every stage shares: the snapshot of a read, a target's report |
@@ -67,5 +68,6 @@ pub mod exposition;
 pub mod files;
 pub mod logging;
 pub mod model;
+pub mod reload;
 pub mod server;
 pub mod target;

@@ -14,7 +14,7 @@ mod targets;
 
 pub use collection::Collection;
 /// Also reads the certificate files a DSN names (`engines::tls`, through `dsn`).
-pub use targets::TargetSpec;
+pub use targets::{Identity, TargetSpec};
 
 /// Kept for callers that name the flags through this path.
 pub use crate::cli::Cli;
@@ -81,7 +81,7 @@ fn validate_telemetry_path(path: &str) -> Result<(), ConfigError> {
             return Err(bad("has a `.` or `..` segment"));
         }
     }
-    if ["/probe", "/-/healthy", "/-/ready"].contains(&path) {
+    if ["/probe", "/-/healthy", "/-/ready", "/-/reload"].contains(&path) {
         return Err(ConfigError(format!(
             "--web.telemetry-path {path:?} collides with a built-in route"
         )));
@@ -217,8 +217,22 @@ mod tests {
             assert!(validate_telemetry_path(good).is_ok(), "{good}");
         }
         for bad in [
-            "", "/", "metrics", "/:x", "/{x}", "/*x", "/a//b", "/a/", "/a b", "/%2e", "/..",
-            "/a/./b", "/probe", "/-/ready", "/ü",
+            "",
+            "/",
+            "metrics",
+            "/:x",
+            "/{x}",
+            "/*x",
+            "/a//b",
+            "/a/",
+            "/a b",
+            "/%2e",
+            "/..",
+            "/a/./b",
+            "/probe",
+            "/-/ready",
+            "/-/reload",
+            "/ü",
         ] {
             let err = validate_telemetry_path(bad).unwrap_err().to_string();
             assert!(err.contains("--web.telemetry-path"), "{bad}: {err}");
