@@ -218,7 +218,7 @@ impl Reloader {
             let target = match same {
                 Some(t) => {
                     if settings_changed {
-                        shim_reconfigure(t, read_settings.clone(), policy.clone());
+                        t.reconfigure(read_settings.clone(), policy.clone());
                     }
                     Arc::clone(t)
                 }
@@ -244,16 +244,11 @@ impl Reloader {
         // After the swap, so that no new request reaches them; before the new
         // targets connect, so that a replaced name never holds two sessions.
         let gone = old.targets.iter().filter(|t| !kept.contains(t.name()));
-        futures::future::join_all(gone.map(shim_retire)).await;
+        futures::future::join_all(gone.map(|t| t.retire())).await;
         warm_up(&fresh);
         plan
     }
 }
-
-// SHIM until Target::retire/reconfigure arrive from wt-lazy.
-fn shim_reconfigure(_t: &Arc<Target>, _s: crate::engines::ReadSettings, _p: crate::target::Policy) {
-}
-async fn shim_retire(_t: &Arc<Target>) {}
 
 /// Starts opening each target's session ahead of the first scrape.
 fn warm_up(targets: &[Arc<Target>]) {

@@ -8,6 +8,7 @@
 //! how a reload changes it, is [`crate::reload`]'s.
 
 mod connections;
+mod discovery;
 
 pub use connections::DEFAULT_MAX_CONNECTIONS;
 
@@ -62,6 +63,7 @@ pub async fn serve(cli: Cli, config: Config) -> Result<(), String> {
         .route("/", get(landing))
         .route(&telemetry_path, get(metrics))
         .route("/probe", get(probe))
+        .route("/discovery", get(discover))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .route("/-/reload", post(reload))
@@ -191,10 +193,22 @@ async fn scrape(
     }
 }
 
+/// In lazy mode `/metrics` reads no target (that would open every session) and
+/// holds only the exporter's own metrics; targets are read through `/probe`.
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
     let served = app.reloader.served();
     let state = app.reloader.state();
-    scrape(&served.targets, Some(state), &headers, &served.collection).await
+    let targets: &[Arc<Target>] = if served.collection.lazy() {
+        &[]
+    } else {
+        &served.targets
+    };
+    scrape(targets, Some(state), &headers, &served.collection).await
+}
+
+async fn discover(State(app): State<Arc<App>>) -> Response {
+    let body = discovery::body(&app.reloader.served().targets);
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 async fn probe(

@@ -20,6 +20,21 @@
 //! of life for longer than a statement may take (a network path that went silent
 //! without a reset).
 //!
+//! A target outlives configuration reloads in two ways. [`Target::reconfigure`] swaps
+//! the read settings and the policy in place; a session set up under settings it can
+//! no longer honour (the PostgreSQL session prepares its statements with the
+//! duration thresholds and `SET`s the timeouts once) is marked stale and replaced,
+//! closed first, by the next read. [`Target::retire`] ends a target for good: it
+//! closes the session, lets a connect attempt in flight finish rather than abandon
+//! its server process, closes what that attempt yields, and resolves only once the
+//! target holds nothing — so a caller that starts the replacement after it keeps
+//! the one-connection invariant across the reload.
+//!
+//! In lazy mode (`Policy::idle_close`) the session is opened by the first read and
+//! closed once it has gone that long without one, by one watcher task per target
+//! that lives only while the target holds a session. Closing takes the slot, so a
+//! read arriving meanwhile waits for the close and then connects: never two.
+//!
 //! Why our own session rather than deadpool-postgres with a pool of one: a pool
 //! lends its session to one caller at a time, so concurrent scrapes would queue for
 //! it instead of sharing one read; a pool reconnects without backoff, without telling
@@ -32,6 +47,7 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use tokio::sync::watch;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -47,11 +63,14 @@ use crate::model::{
 pub const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
 
 /// Connection policy of a target, from the configuration.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
     pub connect_timeout: Duration,
     pub backoff_initial: Duration,
     pub backoff_max: Duration,
+    /// Lazy mode: the session is opened by the first read, not ahead of it, and
+    /// closed after this long without a read. `None` is eager: held for good.
+    pub idle_close: Option<Duration>,
 }
 
 /// A read in flight, which every scrape arriving meanwhile joins.
@@ -64,23 +83,54 @@ struct Backoff {
     not_before: Option<Instant>,
 }
 
+/// An open session no read is using.
+struct Held {
+    session: Box<dyn Reader>,
+    /// The settings generation it was set up under; an older one is stale.
+    generation: u64,
+    /// When it was last put back (or opened).
+    since: Instant,
+}
+
 /// The target's one connection, in whichever form it is.
 enum Slot {
     Empty,
     /// Open, and no read is using it.
-    Idle(Box<dyn Reader>),
+    Idle(Held),
     /// A read has it.
     InUse,
     /// A connect attempt is in flight, started at the given instant.
     Connecting(SharedConnect, Instant),
+    /// The session is being closed; the slot is empty once this resolves.
+    Closing(SharedConnect),
+}
+
+/// The slot and what decides its next state, under one lock so that a retire or
+/// an idle close never races a read putting its session back.
+struct Conn {
+    slot: Slot,
+    /// Retired by a reload: nothing opens again; the target is released once the
+    /// slot is empty.
+    retired: bool,
+    /// Whether the lazy-mode idle watcher task is running.
+    watching: bool,
+}
+
+/// The read settings and their generation, bumped when a change needs the session
+/// set up anew.
+struct Settings {
+    read: Arc<ReadSettings>,
+    generation: u64,
 }
 
 pub struct Target {
     name: Arc<str>,
     source: Box<dyn Source>,
-    settings: ReadSettings,
-    policy: Policy,
-    slot: Mutex<Slot>,
+    settings: Mutex<Settings>,
+    policy: Mutex<Policy>,
+    conn: Mutex<Conn>,
+    /// Set once a retired target holds no connection.
+    released: watch::Sender<bool>,
     backoff: Mutex<Backoff>,
     inflight: Mutex<Option<SharedRead>>,
     connect_errors: Mutex<ConnectErrorCounts>,
@@ -119,9 +169,9 @@ impl Drop for ReadGuard {
             );
         }
         *lock(&target.inflight) = None;
-        let mut slot = lock(&target.slot);
-        if matches!(*slot, Slot::InUse) {
-            *slot = Slot::Empty;
+        let mut conn = lock(&target.conn);
+        if matches!(conn.slot, Slot::InUse) {
+            target.emptied(&mut conn);
         }
     }
 }
@@ -136,9 +186,17 @@ impl Target {
         Arc::new(Target {
             name: name.into(),
             source: Box::new(source),
-            settings,
-            policy,
-            slot: Mutex::new(Slot::Empty),
+            settings: Mutex::new(Settings {
+                read: Arc::new(settings),
+                generation: 0,
+            }),
+            policy: Mutex::new(policy),
+            conn: Mutex::new(Conn {
+                slot: Slot::Empty,
+                retired: false,
+                watching: false,
+            }),
+            released: watch::Sender::new(false),
             backoff: Mutex::new(Backoff::default()),
             inflight: Mutex::new(None),
             connect_errors: Default::default(),
@@ -152,13 +210,78 @@ impl Target {
         &self.name
     }
 
+    /// The engine its connection string names (see [`Source::engine`]).
+    pub fn engine(&self) -> Option<Engine> {
+        self.source.engine()
+    }
+
     /// Starts opening the session ahead of the first scrape, so that the exporter
-    /// holds its slot before the server fills up.
+    /// holds its slot before the server fills up. In lazy mode it does nothing: the
+    /// first read opens the session.
     pub async fn warm_up(self: &Arc<Self>) {
-        let mut slot = lock(&self.slot);
-        if matches!(*slot, Slot::Empty) {
-            self.start_connect(&mut slot);
+        if self.policy().idle_close.is_some() {
+            return;
         }
+        let mut conn = lock(&self.conn);
+        if matches!(conn.slot, Slot::Empty) {
+            self.start_connect(&mut conn);
+        }
+    }
+
+    /// A reload changed the collection settings but not this target's DSN: later
+    /// reads use `settings` and later connects `policy`. The session is kept,
+    /// unless the change touches what a session is set up with (the duration
+    /// thresholds, the statement and lock timeouts): then the next read closes it
+    /// and opens another, never both at once.
+    pub fn reconfigure(self: &Arc<Self>, settings: ReadSettings, policy: Policy) {
+        {
+            let mut current = lock(&self.settings);
+            if needs_new_session(&current.read, &settings) {
+                current.generation = current.generation.wrapping_add(1);
+            }
+            current.read = Arc::new(settings);
+        }
+        let lazy = policy.idle_close.is_some();
+        *lock(&self.policy) = policy;
+        if lazy {
+            let mut conn = lock(&self.conn);
+            if matches!(conn.slot, Slot::Idle(_)) {
+                self.watch_idle(&mut conn);
+            }
+        }
+    }
+
+    /// The target was removed by a reload. Its session is closed now if idle, or
+    /// when the read in flight is done with it; a connect attempt in flight is let
+    /// finish (abandoning it would leave its server process holding a slot) and
+    /// what it yields is closed at once; no connect starts again, and every later
+    /// report says down. Resolves once the target holds no connection — at most
+    /// [`CONNECT_PATIENCE`] for a login the server does not answer — so that a
+    /// replacement started after it never overlaps it.
+    pub async fn retire(self: &Arc<Self>) {
+        {
+            let mut conn = lock(&self.conn);
+            if !conn.retired {
+                conn.retired = true;
+                match std::mem::replace(&mut conn.slot, Slot::Empty) {
+                    Slot::Idle(held) => self.start_close(&mut conn, held.session),
+                    Slot::Empty => self.emptied(&mut conn),
+                    // The read, the attempt or the close in flight ends it.
+                    other => conn.slot = other,
+                }
+            }
+        }
+        let mut released = self.released.subscribe();
+        let _ = released.wait_for(|released| *released).await;
+    }
+
+    fn read_settings(&self) -> (Arc<ReadSettings>, u64) {
+        let s = lock(&self.settings);
+        (Arc::clone(&s.read), s.generation)
+    }
+
+    fn policy(&self) -> Policy {
+        lock(&self.policy).clone()
     }
 
     /// This target's part of a scrape: reads the target, sharing a read already in
@@ -166,8 +289,12 @@ impl Target {
     /// read goes on for the others).
     pub async fn report(self: &Arc<Self>, deadline: Instant) -> TargetReport {
         let started = Instant::now();
-        let read = self.join_or_start_read();
-        let finished = tokio::time::timeout_at(deadline, read).await;
+        let finished = if lock(&self.conn).retired {
+            Ok(None)
+        } else {
+            let read = self.join_or_start_read();
+            tokio::time::timeout_at(deadline, read).await
+        };
         if finished.is_err() {
             // Debug, not warn: a client looping with a tiny timeout would flood the
             // log; `dbconn_up 0` in its own answer says it.
@@ -204,13 +331,14 @@ impl Target {
         // At most two attempts: a session found dead (server restarted) is replaced
         // once within the same read, so the first scrape after a restart succeeds.
         for attempt in 0..2 {
-            let Some((mut session, fresh)) = self.acquire().await else {
+            let (settings, generation) = self.read_settings();
+            let Some((mut session, fresh)) = self.acquire(generation).await else {
                 return down;
             };
-            match self.watched_read(&mut session).await {
+            match self.watched_read(&mut session, &settings).await {
                 Watched::Done(Ok(snapshot)) => {
                     *lock(&self.info) = Some((snapshot.engine, snapshot.version.clone()));
-                    self.put_back(session);
+                    self.put_back(session, generation);
                     return Some(snapshot);
                 }
                 Watched::Done(Err(ReadError::Lost(e))) => {
@@ -223,14 +351,14 @@ impl Target {
                 }
                 Watched::Done(Err(ReadError::Failed(e))) => {
                     tracing::warn!(target_name = %self.name, error = %e, "read failed");
-                    self.put_back(session);
+                    self.put_back(session, generation);
                     return down;
                 }
                 Watched::Done(Err(ReadError::Unsupported(e))) => {
                     if !self.said_unsupported.swap(true, Ordering::Relaxed) {
                         tracing::error!(target_name = %self.name, error = %e, "unsupported server; the target stays down");
                     }
-                    self.put_back(session);
+                    self.put_back(session, generation);
                     return down;
                 }
                 Watched::Hung(quiet) => {
@@ -252,11 +380,15 @@ impl Target {
     /// statements carry the server's own time limits. Only a session that shows no
     /// sign of life for twice the statement timeout (at least a second) is given
     /// up as hung.
-    async fn watched_read(&self, session: &mut Box<dyn Reader>) -> Watched {
+    async fn watched_read(
+        &self,
+        session: &mut Box<dyn Reader>,
+        settings: &ReadSettings,
+    ) -> Watched {
         let progress = session.progress();
         progress.touch();
-        let quiet_limit = (self.settings.statement_timeout * 2).max(Duration::from_secs(1));
-        let read = session.read(&self.settings).instrument(self.span());
+        let quiet_limit = (settings.statement_timeout * 2).max(Duration::from_secs(1));
+        let read = session.read(settings).instrument(self.span());
         tokio::pin!(read);
         loop {
             let wake = progress.last() + quiet_limit;
@@ -273,63 +405,173 @@ impl Target {
 
     /// The session for a read, and whether it was opened for this read. Waits for
     /// a connect attempt in flight (starting one if none is and the backoff allows)
-    /// until `connect_timeout` after it started.
-    async fn acquire(self: &Arc<Self>) -> Option<(Box<dyn Reader>, bool)> {
-        let (attempt, started) = {
-            let mut slot = lock(&self.slot);
-            match std::mem::replace(&mut *slot, Slot::InUse) {
-                Slot::Idle(s) if !s.is_closed() => return Some((s, false)),
-                Slot::Idle(s) => {
-                    self.lost(Loss::Closed);
-                    tracing::warn!(target_name = %self.name, "session closed by the server or the network");
-                    tokio::spawn(s.close());
-                    *slot = Slot::Empty;
-                    self.start_connect(&mut slot)?
+    /// until `connect_timeout` after it started, and for a close in flight before
+    /// connecting. A session set up under an older settings `generation` is closed
+    /// and replaced.
+    async fn acquire(self: &Arc<Self>, generation: u64) -> Option<(Box<dyn Reader>, bool)> {
+        let (attempt, started) = loop {
+            let closing = {
+                let mut conn = lock(&self.conn);
+                if conn.retired {
+                    return None;
                 }
-                Slot::Connecting(attempt, started) => {
-                    *slot = Slot::Connecting(attempt.clone(), started);
-                    (attempt, started)
+                match std::mem::replace(&mut conn.slot, Slot::InUse) {
+                    Slot::Idle(held) if held.session.is_closed() => {
+                        self.lost(Loss::Closed);
+                        tracing::warn!(target_name = %self.name, "session closed by the server or the network");
+                        tokio::spawn(held.session.close());
+                        conn.slot = Slot::Empty;
+                        break self.start_connect(&mut conn)?;
+                    }
+                    Slot::Idle(held) if held.generation != generation => {
+                        tracing::info!(target_name = %self.name, "settings changed: replacing the session");
+                        self.start_close(&mut conn, held.session);
+                        match &conn.slot {
+                            Slot::Closing(closing) => closing.clone(),
+                            _ => return None,
+                        }
+                    }
+                    Slot::Idle(held) => return Some((held.session, false)),
+                    Slot::Connecting(attempt, started) => {
+                        conn.slot = Slot::Connecting(attempt.clone(), started);
+                        break (attempt, started);
+                    }
+                    Slot::Closing(closing) => {
+                        conn.slot = Slot::Closing(closing.clone());
+                        closing
+                    }
+                    Slot::Empty => {
+                        conn.slot = Slot::Empty;
+                        break self.start_connect(&mut conn)?;
+                    }
+                    // Reads do not overlap; nothing to take.
+                    Slot::InUse => return None,
                 }
-                Slot::Empty => {
-                    *slot = Slot::Empty;
-                    self.start_connect(&mut slot)?
-                }
-                // Reads do not overlap; nothing to take.
-                Slot::InUse => return None,
-            }
+            };
+            closing.await;
         };
-        let _ = tokio::time::timeout_at(started + self.policy.connect_timeout, attempt).await;
-        let mut slot = lock(&self.slot);
-        match std::mem::replace(&mut *slot, Slot::InUse) {
-            Slot::Idle(s) => Some((s, true)),
+        let connect_timeout = self.policy().connect_timeout;
+        let _ = tokio::time::timeout_at(started + connect_timeout, attempt).await;
+        let mut conn = lock(&self.conn);
+        match std::mem::replace(&mut conn.slot, Slot::InUse) {
+            Slot::Idle(held) => Some((held.session, true)),
             other => {
-                *slot = other;
+                conn.slot = other;
                 None
             }
         }
     }
 
-    fn put_back(&self, session: Box<dyn Reader>) {
-        let mut slot = lock(&self.slot);
-        *slot = Slot::Idle(session);
+    /// A read is done with the session: idle again, or closed if the target was
+    /// retired meanwhile.
+    fn put_back(self: &Arc<Self>, session: Box<dyn Reader>, generation: u64) {
+        let mut conn = lock(&self.conn);
+        self.hold(&mut conn, session, generation);
+    }
+
+    /// Makes `session` the idle one, or closes it at once on a retired target.
+    fn hold(self: &Arc<Self>, conn: &mut Conn, session: Box<dyn Reader>, generation: u64) {
+        if conn.retired {
+            self.start_close(conn, session);
+            return;
+        }
+        conn.slot = Slot::Idle(Held {
+            session,
+            generation,
+            since: Instant::now(),
+        });
+        if self.policy().idle_close.is_some() {
+            self.watch_idle(conn);
+        }
     }
 
     /// Closes a session that is lost or hung before anything opens another.
     async fn discard(&self, session: Box<dyn Reader>) {
         session.close().await;
-        let mut slot = lock(&self.slot);
-        if matches!(*slot, Slot::InUse) {
-            *slot = Slot::Empty;
+        let mut conn = lock(&self.conn);
+        if matches!(conn.slot, Slot::InUse) {
+            self.emptied(&mut conn);
         }
+    }
+
+    /// Closes `session` in a task of its own, the slot `Closing` until it is gone:
+    /// a read arriving meanwhile waits rather than opening a second connection.
+    fn start_close(self: &Arc<Self>, conn: &mut Conn, session: Box<dyn Reader>) {
+        let this = Arc::clone(self);
+        let task = tokio::spawn(async move {
+            session.close().await;
+            let mut conn = lock(&this.conn);
+            this.emptied(&mut conn);
+        });
+        let closing = async move {
+            let _ = task.await;
+        }
+        .boxed()
+        .shared();
+        conn.slot = Slot::Closing(closing);
+    }
+
+    /// The slot is empty; a retired target is now released.
+    fn emptied(&self, conn: &mut Conn) {
+        conn.slot = Slot::Empty;
+        if conn.retired {
+            self.released.send_replace(true);
+        }
+    }
+
+    /// Lazy mode: makes sure one task watches the idle session and closes it after
+    /// `idle_close` without a read. The task ends when the target holds nothing.
+    fn watch_idle(self: &Arc<Self>, conn: &mut Conn) {
+        if conn.watching {
+            return;
+        }
+        conn.watching = true;
+        let this = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let wake = {
+                    let mut conn = lock(&this.conn);
+                    let Some(idle) = this.policy().idle_close else {
+                        conn.watching = false;
+                        return;
+                    };
+                    match &conn.slot {
+                        Slot::Idle(held) if Instant::now() >= held.since + idle => {
+                            if let Slot::Idle(held) = std::mem::replace(&mut conn.slot, Slot::InUse)
+                            {
+                                tracing::debug!(target_name = %this.name, idle = ?idle, "closing the session: no read for the idle timeout");
+                                this.start_close(&mut conn, held.session);
+                            }
+                            conn.watching = false;
+                            return;
+                        }
+                        Slot::Idle(held) => held.since + idle,
+                        Slot::Empty => {
+                            conn.watching = false;
+                            return;
+                        }
+                        // In use, connecting or closing: look again later.
+                        Slot::InUse | Slot::Connecting(..) | Slot::Closing(_) => {
+                            Instant::now() + idle
+                        }
+                    }
+                };
+                tokio::time::sleep_until(wake).await;
+            }
+        });
     }
 
     fn lost(&self, loss: Loss) {
         *lock(&self.losses).get_mut(loss) += 1;
     }
 
-    /// Starts the one connect attempt, unless the backoff forbids one now. Must be
-    /// called with the slot locked and empty; leaves it `Connecting`.
-    fn start_connect(self: &Arc<Self>, slot: &mut Slot) -> Option<(SharedConnect, Instant)> {
+    /// Starts the one connect attempt, unless the backoff forbids one now or the
+    /// target is retired. Must be called with the slot locked and empty; leaves it
+    /// `Connecting`.
+    fn start_connect(self: &Arc<Self>, conn: &mut Conn) -> Option<(SharedConnect, Instant)> {
+        if conn.retired {
+            return None;
+        }
         if let Some(not_before) = lock(&self.backoff).not_before
             && Instant::now() < not_before
         {
@@ -344,16 +586,17 @@ impl Target {
         }
         .boxed()
         .shared();
-        *slot = Slot::Connecting(attempt.clone(), started);
+        conn.slot = Slot::Connecting(attempt.clone(), started);
         Some((attempt, started))
     }
 
     /// One connect attempt, run as its own task. Counts and logs the failure
     /// reason, once per attempt, and leaves the slot idle (connected) or empty.
     async fn connect(self: Arc<Self>, started: Instant) {
-        let timeout = self.policy.connect_timeout;
+        let timeout = self.policy().connect_timeout;
         let give_up = started + CONNECT_PATIENCE.max(timeout);
-        let attempt = self.source.connect(&self.settings).instrument(self.span());
+        let (settings, generation) = self.read_settings();
+        let attempt = self.source.connect(&settings).instrument(self.span());
         tokio::pin!(attempt);
         let mut timed_out = false;
         let result = loop {
@@ -376,7 +619,8 @@ impl Target {
             Some(Ok(session)) => {
                 *lock(&self.backoff) = Backoff::default();
                 tracing::info!(target_name = %self.name, "connected");
-                *lock(&self.slot) = Slot::Idle(session);
+                let mut conn = lock(&self.conn);
+                self.hold(&mut conn, session, generation);
                 return;
             }
             Some(Err(e)) => {
@@ -390,7 +634,7 @@ impl Target {
         let wait = {
             let mut b = lock(&self.backoff);
             b.failures = b.failures.saturating_add(1);
-            let wait = backoff_delay(&self.policy, b.failures);
+            let wait = backoff_delay(&self.policy(), b.failures);
             b.not_before = Some(Instant::now() + wait);
             wait
         };
@@ -409,7 +653,8 @@ impl Target {
                 "connect given up: no answer"
             ),
         }
-        *lock(&self.slot) = Slot::Empty;
+        let mut conn = lock(&self.conn);
+        self.emptied(&mut conn);
     }
 
     /// The span the engine's own log lines carry, so that each names its target.
@@ -420,6 +665,15 @@ impl Target {
     fn count(&self, kind: ConnectErrorKind) {
         *lock(&self.connect_errors).get_mut(kind) += 1;
     }
+}
+
+/// Whether a session set up under `old` cannot serve reads under `new`: the
+/// PostgreSQL session prepares its statements with the thresholds and `SET`s the
+/// timeouts once, at connect.
+fn needs_new_session(old: &ReadSettings, new: &ReadSettings) -> bool {
+    old.thresholds != new.thresholds
+        || old.statement_timeout != new.statement_timeout
+        || old.lock_timeout != new.lock_timeout
 }
 
 /// Exponential backoff: initial, doubled per consecutive failure, capped.
@@ -450,6 +704,7 @@ mod tests {
             connect_timeout: Duration::from_secs(5),
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(4),
+            idle_close: None,
         };
         assert_eq!(backoff_delay(&p, 1), Duration::from_millis(500));
         assert_eq!(backoff_delay(&p, 2), Duration::from_secs(1));
@@ -475,6 +730,9 @@ mod tests {
     struct Fake {
         behaviour: Mutex<Behaviour>,
         connect_delay: Mutex<Duration>,
+        close_delay: Mutex<Duration>,
+        /// The `origin_cap` of the last read, to tell which settings it used.
+        read_cap: AtomicUsize,
         connects: AtomicUsize,
         open: Arc<AtomicUsize>,
         peak: Arc<AtomicUsize>,
@@ -485,6 +743,8 @@ mod tests {
             Arc::new(Fake {
                 behaviour: Mutex::new(behaviour),
                 connect_delay: Mutex::new(Duration::ZERO),
+                close_delay: Mutex::new(Duration::ZERO),
+                read_cap: AtomicUsize::new(0),
                 connects: AtomicUsize::new(0),
                 open: Arc::new(AtomicUsize::new(0)),
                 peak: Arc::new(AtomicUsize::new(0)),
@@ -538,9 +798,12 @@ mod tests {
     impl Reader for FakeSession {
         fn read<'a>(
             &'a mut self,
-            _settings: &'a ReadSettings,
+            settings: &'a ReadSettings,
         ) -> BoxFuture<'a, Result<Snapshot, ReadError>> {
             async move {
+                self.fake
+                    .read_cap
+                    .store(settings.origin_cap, Ordering::SeqCst);
                 let behaviour = *lock(&self.fake.behaviour);
                 match behaviour {
                     Behaviour::Answer(d) => {
@@ -565,7 +828,12 @@ mod tests {
             Arc::clone(&self.progress)
         }
         fn close(self: Box<Self>) -> BoxFuture<'static, ()> {
-            async move { drop(self) }.boxed()
+            async move {
+                let delay = *lock(&self.fake.close_delay);
+                tokio::time::sleep(delay).await;
+                drop(self)
+            }
+            .boxed()
         }
     }
 
@@ -579,22 +847,42 @@ mod tests {
         )
     }
 
+    fn settings() -> ReadSettings {
+        ReadSettings {
+            thresholds: vec![],
+            origin_cap: 10,
+            statement_timeout: Duration::from_secs(1),
+            lock_timeout: Duration::from_millis(500),
+        }
+    }
+
+    fn policy() -> Policy {
+        Policy {
+            connect_timeout: Duration::from_secs(2),
+            backoff_initial: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(100),
+            idle_close: None,
+        }
+    }
+
     fn target(fake: &Arc<Fake>) -> Arc<Target> {
-        Target::new(
-            "fake",
-            FakeSource(Arc::clone(fake)),
-            ReadSettings {
-                thresholds: vec![],
-                origin_cap: 10,
-                statement_timeout: Duration::from_secs(1),
-                lock_timeout: Duration::from_millis(500),
-            },
-            Policy {
-                connect_timeout: Duration::from_secs(2),
-                backoff_initial: Duration::from_millis(100),
-                backoff_max: Duration::from_millis(100),
-            },
-        )
+        Target::new("fake", FakeSource(Arc::clone(fake)), settings(), policy())
+    }
+
+    fn lazy_target(fake: &Arc<Fake>, idle: Duration) -> Arc<Target> {
+        let policy = Policy {
+            idle_close: Some(idle),
+            ..policy()
+        };
+        Target::new("fake", FakeSource(Arc::clone(fake)), settings(), policy)
+    }
+
+    fn open(fake: &Fake) -> usize {
+        fake.open.load(Ordering::SeqCst)
+    }
+
+    fn connects(fake: &Fake) -> usize {
+        fake.connects.load(Ordering::SeqCst)
     }
 
     fn in_(d: u64) -> Instant {
@@ -720,5 +1008,195 @@ mod tests {
         assert_eq!(fake.connects.load(Ordering::SeqCst), 1);
         assert!(t.said_unsupported.load(Ordering::Relaxed));
         assert_eq!(*lock(&t.connect_errors), ConnectErrorCounts::default());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retire_closes_an_idle_session_at_once_and_reports_down_after() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        let t = target(&fake);
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(open(&fake), 1);
+        t.retire().await;
+        assert_eq!(open(&fake), 0);
+        for _ in 0..3 {
+            assert!(t.report(in_(5_000)).await.snapshot().is_none());
+        }
+        t.warm_up().await;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(connects(&fake), 1, "nothing connects after retire");
+        assert_eq!(open(&fake), 0);
+        // Retiring twice is harmless.
+        t.retire().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retire_during_a_read_closes_the_session_when_the_read_is_done() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(500)));
+        let t = target(&fake);
+        let reading = tokio::spawn({
+            let t = Arc::clone(&t);
+            async move { t.report(in_(5_000)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let retired = tokio::spawn({
+            let t = Arc::clone(&t);
+            async move { t.retire().await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(open(&fake), 1, "the read in flight is not cut");
+        assert!(!retired.is_finished());
+        // The read that started before the retire finishes with its answer.
+        assert!(reading.await.unwrap().snapshot().is_some());
+        retired.await.unwrap();
+        assert_eq!(open(&fake), 0);
+        assert!(t.report(in_(5_000)).await.snapshot().is_none());
+        assert_eq!(connects(&fake), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retire_during_a_connect_lets_it_finish_and_closes_what_it_yields() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        *lock(&fake.connect_delay) = Duration::from_secs(5);
+        let t = target(&fake);
+        t.warm_up().await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let retired = tokio::spawn({
+            let t = Arc::clone(&t);
+            async move { t.retire().await }
+        });
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(open(&fake), 1, "the login in flight is not abandoned");
+        assert!(!retired.is_finished());
+        retired.await.unwrap();
+        assert_eq!(open(&fake), 0, "the session it yielded is closed");
+        assert_eq!(connects(&fake), 1);
+        assert!(t.report(in_(5_000)).await.snapshot().is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replacement_started_after_retire_never_overlaps_the_old_target() {
+        // Old and new target of the same name on the same server: the peak counts
+        // both. The old one is mid-read, then mid-connect, when retired.
+        for connecting in [false, true] {
+            let fake = Fake::new(Behaviour::Answer(Duration::from_millis(800)));
+            let old = target(&fake);
+            if connecting {
+                *lock(&fake.connect_delay) = Duration::from_secs(3);
+                old.warm_up().await;
+            } else {
+                let old = Arc::clone(&old);
+                tokio::spawn(async move { old.report(in_(5_000)).await });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            assert_eq!(open(&fake), 1);
+            *lock(&fake.connect_delay) = Duration::ZERO;
+            let new = target(&fake);
+            let started = {
+                let new = Arc::clone(&new);
+                async move {
+                    old.retire().await;
+                    new.warm_up().await;
+                }
+            };
+            started.await;
+            assert!(new.report(in_(5_000)).await.snapshot().is_some());
+            assert_eq!(
+                fake.peak.load(Ordering::SeqCst),
+                1,
+                "connecting: {connecting}"
+            );
+            assert_eq!(connects(&fake), 2);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconfigure_keeps_the_session_and_reads_with_the_new_settings() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        let t = target(&fake);
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(fake.read_cap.load(Ordering::SeqCst), 10);
+        let wider = ReadSettings {
+            origin_cap: 25,
+            ..settings()
+        };
+        let slower = Policy {
+            connect_timeout: Duration::from_secs(7),
+            ..policy()
+        };
+        t.reconfigure(wider, slower.clone());
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(fake.read_cap.load(Ordering::SeqCst), 25);
+        assert_eq!(t.policy(), slower);
+        assert_eq!(connects(&fake), 1, "the session is kept");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconfigure_of_what_a_session_is_set_up_with_replaces_it_closed_first() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        *lock(&fake.close_delay) = Duration::from_millis(300);
+        let t = target(&fake);
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        t.reconfigure(
+            ReadSettings {
+                thresholds: vec![60.0],
+                ..settings()
+            },
+            policy(),
+        );
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(connects(&fake), 2);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
+        // Set up under the new settings: kept from then on.
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(connects(&fake), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn lazy_sessions_open_on_the_first_read_and_close_when_idle() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        let t = lazy_target(&fake, Duration::from_secs(10));
+        t.warm_up().await;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+        assert_eq!(connects(&fake), 0);
+        // Reads more often than the idle timeout keep the one session.
+        for _ in 0..12 {
+            assert!(t.report(in_(5_000)).await.snapshot().is_some());
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+        assert_eq!(connects(&fake), 1);
+        assert_eq!(open(&fake), 1);
+        tokio::time::sleep(Duration::from_secs(6)).await;
+        assert_eq!(open(&fake), 0, "closed after 10 s without a read");
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(connects(&fake), 2);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_arriving_during_the_idle_close_waits_for_it() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        *lock(&fake.close_delay) = Duration::from_secs(2);
+        let t = lazy_target(&fake, Duration::from_secs(10));
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        // The close starts at 10 s and takes 2 s; the read arrives in between.
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert_eq!(open(&fake), 1);
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(connects(&fake), 2);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_longer_than_the_idle_timeout_is_never_cut() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_secs(5)));
+        let t = lazy_target(&fake, Duration::from_secs(1));
+        assert!(t.report(in_(10_000)).await.snapshot().is_some());
+        assert_eq!(
+            t.report(in_(10_000)).await.session_losses,
+            LossCounts::default()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        assert_eq!(open(&fake), 0);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
     }
 }

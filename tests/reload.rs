@@ -81,14 +81,16 @@ async fn exporter_backends(watcher: &tokio_postgres::Client) -> BTreeMap<String,
     by_db
 }
 
-/// Waits until the exporter holds exactly one backend on each of `databases` and
-/// none elsewhere; returns each one's pid.
+/// Scrapes (a read is what reopens a session) until the exporter holds exactly one
+/// backend on each of `databases` and none elsewhere; returns each one's pid.
 async fn wait_for_backends(
+    exporter: &Exporter,
     watcher: &tokio_postgres::Client,
     databases: &[&str],
 ) -> BTreeMap<String, i32> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
+        exporter.scrape().await;
         let now = exporter_backends(watcher).await;
         let exact = now.len() == databases.len()
             && databases
@@ -161,7 +163,7 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
         (before_start - 1.0..=after_start + 1.0).contains(&started_at),
         "{started_at} is not the start ({before_start}..{after_start})"
     );
-    let pids = wait_for_backends(&watcher, &["alpha", "beta"]).await;
+    let pids = wait_for_backends(&exporter, &watcher, &["alpha", "beta"]).await;
     let b_pid = pids["beta"];
 
     // B unchanged, C new, A removed; SIGHUP.
@@ -169,7 +171,7 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     exporter.signal(libc::SIGHUP);
     let m = wait_for_targets(&exporter, &["B", "C"]).await;
     assert!(m.value("dbconn_up", &[("target", "A")]).is_none());
-    let pids = wait_for_backends(&watcher, &["beta", "gamma"]).await;
+    let pids = wait_for_backends(&exporter, &watcher, &["beta", "gamma"]).await;
     assert_eq!(
         pids["beta"], b_pid,
         "B reconnected though it did not change"
@@ -202,7 +204,7 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     for p in posts {
         assert_eq!(p.await.expect("curl thread").0, 200);
     }
-    let pids = wait_for_backends(&watcher, &["beta", "gamma"]).await;
+    let pids = wait_for_backends(&exporter, &watcher, &["beta", "gamma"]).await;
     assert_eq!((pids["beta"], pids["gamma"]), (b_pid, c_pid));
 
     // B's DSN changes (another database): B reconnects, C keeps its session.
@@ -210,7 +212,7 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     rewrite(&config, &yaml(&[("B", &b2), ("C", &c)]));
     let (status, body) = post_reload(&exporter).await;
     assert_eq!((status, body.as_str()), (200, "configuration reloaded\n"));
-    let pids = wait_for_backends(&watcher, &["beta2", "gamma"]).await;
+    let pids = wait_for_backends(&exporter, &watcher, &["beta2", "gamma"]).await;
     assert_ne!(pids["beta2"], b_pid);
     assert_eq!(
         pids["gamma"], c_pid,
@@ -249,7 +251,7 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     let m = wait_for_targets(&exporter, &["B", "C"]).await;
     assert_eq!(exporter_value(&m, SUCCESSFUL), 0.0);
     assert_eq!(exporter_value(&m, SUCCESS_TIME), last_success);
-    let pids = wait_for_backends(&watcher, &["beta2", "gamma"]).await;
+    let pids = wait_for_backends(&exporter, &watcher, &["beta2", "gamma"]).await;
     assert_eq!(pids["gamma"], c_pid);
 
     // Fixed: the reload succeeds, and its time is the new last success.
@@ -259,8 +261,37 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     let m = exporter.scrape().await.metrics;
     assert_eq!(exporter_value(&m, SUCCESSFUL), 1.0);
     assert!(exporter_value(&m, SUCCESS_TIME) > last_success);
-    let pids = wait_for_backends(&watcher, &["beta2", "gamma"]).await;
+    let pids = wait_for_backends(&exporter, &watcher, &["beta2", "gamma"]).await;
     assert_eq!(pids["gamma"], c_pid);
+    let b2_pid = pids["beta2"];
+
+    // Only `collection:` changes, in a setting sessions are not set up with: the
+    // targets take it in place, on the same sessions.
+    let targets = yaml(&[("B", &b2), ("C", &c)]);
+    rewrite(&config, &format!("{targets}collection:\n  origin_cap: 3\n"));
+    assert_eq!(post_reload(&exporter).await.0, 200);
+    let pids = wait_for_backends(&exporter, &watcher, &["beta2", "gamma"]).await;
+    assert_eq!((pids["beta2"], pids["gamma"]), (b2_pid, c_pid));
+
+    // A setting each session is set up with (its statement timeout): every session
+    // is replaced by one set up with the new value.
+    rewrite(
+        &config,
+        &format!("{targets}collection:\n  origin_cap: 3\n  statement_timeout: 4s\n"),
+    );
+    assert_eq!(post_reload(&exporter).await.0, 200);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let pids = wait_for_backends(&exporter, &watcher, &["beta2", "gamma"]).await;
+        if pids["beta2"] != b2_pid && pids["gamma"] != c_pid {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the sessions were kept: {pids:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A target nobody listens on: the lifecycle routes need no database.
@@ -291,8 +322,25 @@ async fn the_reload_route_needs_the_lifecycle_flag_and_a_post() {
             ..Launch::default()
         },
     );
+    // The target, a --target flag, keeps failing to connect: its counter is at 3
+    // (a backoff of 0.5 s, then 1 s, lies between a new target and its third).
+    let unreachable = |m: &Metrics| {
+        m.value(
+            "dbconn_connect_errors_total",
+            &[("target", "nowhere"), ("reason", "unreachable")],
+        )
+    };
+    let m = exporter
+        .scrape_until("three failed connects", |m| {
+            unreachable(m).is_some_and(|n| n >= 3.0)
+        })
+        .await;
+    let before = unreachable(&m);
     let (status, body) = curl(&exporter, "POST", "/-/reload");
     assert_eq!((status, body.as_str()), (200, "configuration reloaded\n"));
+    // The flag's target is still served, the same target: its counter goes on.
+    let m = exporter.scrape().await.metrics;
+    assert!(unreachable(&m) >= before, "{}", m.text());
     assert_eq!(curl(&exporter, "GET", "/-/reload").0, 405);
     assert_eq!(curl(&exporter, "PUT", "/-/reload").0, 405);
 }

@@ -2,6 +2,11 @@
 //! default, so the file only names what it changes; the checks here refuse values
 //! the servers would round to something else, and combinations that leave no time
 //! to read a target.
+//!
+//! The session mode is here because it is a property of how targets are read: eager
+//! holds every target's slot before its server fills up (the point of a connection
+//! monitor), lazy lets replicas that each serve a shard of a fleet they all know
+//! hold sessions only for the targets their Prometheus asks for.
 
 use std::time::Duration;
 
@@ -23,6 +28,18 @@ pub struct Collection {
     pub scrape_timeout: Duration,
     /// Subtracted from Prometheus's scrape timeout, so the answer arrives in time.
     pub scrape_timeout_offset: Duration,
+    pub session_mode: SessionMode,
+    /// Lazy mode: a session is closed after this long without a read.
+    pub session_idle_timeout: Duration,
+}
+
+/// When a target's session is opened and how long it is kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionMode {
+    /// Opened at start and kept, reopened with backoff.
+    Eager,
+    /// Opened by the first read, closed after `session_idle_timeout` without one.
+    Lazy,
 }
 
 impl Default for Collection {
@@ -36,6 +53,8 @@ impl Default for Collection {
             connect_backoff_max: Duration::from_secs(10),
             scrape_timeout: Duration::from_secs(10),
             scrape_timeout_offset: Duration::from_millis(250),
+            session_mode: SessionMode::Eager,
+            session_idle_timeout: Duration::from_secs(600),
         }
     }
 }
@@ -55,7 +74,13 @@ impl Collection {
             connect_timeout: self.connect_timeout,
             backoff_initial: Duration::from_millis(500).min(self.connect_backoff_max),
             backoff_max: self.connect_backoff_max,
+            idle_close: self.lazy().then_some(self.session_idle_timeout),
         }
+    }
+
+    /// Whether sessions are lazy: then `/metrics` reads no target.
+    pub fn lazy(&self) -> bool {
+        self.session_mode == SessionMode::Lazy
     }
 }
 
@@ -99,6 +124,17 @@ impl Collection {
         }
         if let Some(list) = &file.duration_thresholds {
             c.thresholds = thresholds(list)?;
+        }
+        if let Some(mode) = &file.session_mode {
+            c.session_mode = session_mode(mode)?;
+        }
+        if let Some(idle) = &file.session_idle_timeout {
+            if !c.lazy() {
+                return Err(ConfigError(
+                    "collection.session_idle_timeout: only used with session_mode: lazy (eager sessions are never closed for idleness); remove it or set session_mode: lazy".into(),
+                ));
+            }
+            c.session_idle_timeout = to_duration("session_idle_timeout", idle)?;
         }
         for (field, what, slot) in [
             (
@@ -157,6 +193,18 @@ impl Collection {
             ));
         }
         Ok(())
+    }
+}
+
+/// `session_mode`. The value is not quoted back: it comes from a file that holds
+/// passwords.
+fn session_mode(text: &str) -> Result<SessionMode, ConfigError> {
+    match text {
+        "eager" => Ok(SessionMode::Eager),
+        "lazy" => Ok(SessionMode::Lazy),
+        _ => Err(ConfigError(
+            "collection.session_mode: must be eager or lazy".into(),
+        )),
     }
 }
 
@@ -222,5 +270,53 @@ mod tests {
         )
         .unwrap();
         assert_eq!(c.statement_timeout, MIN_TIMEOUT);
+    }
+
+    #[test]
+    fn sessions_are_eager_unless_the_file_says_lazy() {
+        let c = from_yaml("origin_cap: 5").unwrap();
+        assert_eq!(c.session_mode, SessionMode::Eager);
+        assert_eq!(c.policy().idle_close, None);
+        let c = from_yaml("session_mode: eager").unwrap();
+        assert_eq!(c.policy().idle_close, None);
+        let c = from_yaml("session_mode: lazy").unwrap();
+        assert!(c.lazy());
+        assert_eq!(c.policy().idle_close, Some(Duration::from_secs(600)));
+        let c = from_yaml("session_mode: lazy\n  session_idle_timeout: 90s").unwrap();
+        assert_eq!(c.policy().idle_close, Some(Duration::from_secs(90)));
+    }
+
+    #[test]
+    fn bad_session_settings_are_errors_naming_the_key() {
+        for (bad, expect) in [
+            (
+                "session_mode: Lazy",
+                "collection.session_mode: must be eager or lazy",
+            ),
+            (
+                "session_mode: hunter2",
+                "collection.session_mode: must be eager or lazy",
+            ),
+            (
+                "session_mode: lazy\n  session_idle_timeout: 0",
+                "collection.session_idle_timeout: must be a positive duration",
+            ),
+            (
+                "session_mode: lazy\n  session_idle_timeout: -5s",
+                "line 3, column 25: invalid duration",
+            ),
+            (
+                "session_idle_timeout: 5m",
+                "collection.session_idle_timeout: only used with session_mode: lazy",
+            ),
+            (
+                "session_mode: eager\n  session_idle_timeout: 5m",
+                "only used with session_mode: lazy",
+            ),
+        ] {
+            let err = from_yaml(bad).unwrap_err();
+            assert!(err.contains(expect), "{bad}: {err}");
+            assert!(!err.contains("hunter2"), "{err}");
+        }
     }
 }

@@ -42,6 +42,8 @@ pub(super) struct FileCollection {
     pub(super) connect_backoff_max: Option<DurationValue>,
     pub(super) scrape_timeout: Option<DurationValue>,
     pub(super) scrape_timeout_offset: Option<DurationValue>,
+    pub(super) session_mode: Option<String>,
+    pub(super) session_idle_timeout: Option<DurationValue>,
 }
 
 /// A duration as written in YAML: a number of seconds or a Prometheus-style string

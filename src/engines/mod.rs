@@ -17,7 +17,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
-use crate::model::{ConnectErrorKind, Snapshot};
+use crate::model::{ConnectErrorKind, Engine, Snapshot};
 
 /// Classifies an I/O error met while opening the socket or during the handshake.
 pub fn classify_io(err: &std::io::Error) -> ConnectErrorKind {
@@ -118,6 +118,12 @@ pub trait Source: Send + Sync + std::fmt::Debug {
         &'a self,
         settings: &'a ReadSettings,
     ) -> BoxFuture<'a, Result<Box<dyn Reader>, ConnectError>>;
+
+    /// The engine the connection string names, known before connecting: MariaDB
+    /// speaks the MySQL protocol and shows as MySQL until a session says otherwise.
+    fn engine(&self) -> Option<Engine> {
+        None
+    }
 }
 
 /// One open session: reads snapshots until it is closed.
@@ -183,6 +189,13 @@ impl Source for Connector {
                 .map(|s| Box::new(s) as Box<dyn Reader>)
         }
         .boxed()
+    }
+
+    fn engine(&self) -> Option<Engine> {
+        Some(match self {
+            Connector::Postgres(_) => Engine::PostgreSql,
+            Connector::MySql(_) => Engine::MySql,
+        })
     }
 }
 
