@@ -364,4 +364,12 @@ async fn the_reload_state_is_on_metrics_and_not_on_probes() {
         probe.body
     );
     assert!(!probe.body.contains("dbconn_config_"), "{}", probe.body);
+
+    // In lazy mode /metrics reads no target, and still carries the reload state.
+    let lazy = ConfigFile::new("collection:\n  session_mode: lazy\n");
+    let exporter = Exporter::start(&[closed_port_target(), lazy.arg()]);
+    let m = exporter.scrape().await.metrics;
+    assert_eq!(exporter_value(&m, SUCCESSFUL), 1.0);
+    assert!(m.value(SUCCESS_TIME, &[]).is_some());
+    assert!(m.series("dbconn_up").is_empty(), "{}", m.text());
 }
