@@ -183,6 +183,7 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
             && l.contains("\"trigger\":\"SIGHUP\"")
             && l.contains("\"kept\":1")
             && l.contains("\"started\":1")
+            && l.contains("\"replaced\":0")
             && l.contains("\"retired\":1")),
         "{logs}"
     );
@@ -212,6 +213,14 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     rewrite(&config, &yaml(&[("B", &b2), ("C", &c)]));
     let (status, body) = post_reload(&exporter).await;
     assert_eq!((status, body.as_str()), (200, "configuration reloaded\n"));
+    let logs = exporter.logs();
+    assert!(
+        logs.lines().any(|l| l.contains("configuration reloaded")
+            && l.contains("\"trigger\":\"POST /-/reload\"")
+            && l.contains("\"kept\":1")
+            && l.contains("\"replaced\":1")),
+        "{logs}"
+    );
     let pids = wait_for_backends(&exporter, &watcher, &["beta2", "gamma"]).await;
     assert_ne!(pids["beta2"], b_pid);
     assert_eq!(
@@ -364,6 +373,15 @@ async fn the_reload_state_is_on_metrics_and_not_on_probes() {
         probe.body
     );
     assert!(!probe.body.contains("dbconn_config_"), "{}", probe.body);
+    // The classic text, as promtool lints it.
+    let text = exporter.scrape_with("/metrics", &[]).await;
+    assert!(
+        text.body
+            .contains("\ndbconn_config_last_reload_successful 1.0\n"),
+        "{}",
+        text.body
+    );
+    support::promtool_check_metrics(&text.body);
 
     // In lazy mode /metrics reads no target, and still carries the reload state.
     let lazy = ConfigFile::new("collection:\n  session_mode: lazy\n");
