@@ -10,8 +10,10 @@
 //! counters go on. Reconnecting an unchanged target would cost its server a login,
 //! and on a server that is full the exporter might not get back in, which is when it
 //! is needed. Only new targets connect, only removed or changed ones close their
-//! session, and a changed one closes its old session before it opens the new one, so
-//! a name never holds two.
+//! session, and those close before the new configuration is served and anything new
+//! connects: a renamed target, or a changed DSN, may point at the same server, and
+//! the exporter must never hold an old and a new session there at once. A scrape
+//! that meanwhile still reads the old configuration sees those targets down.
 //!
 //! A file that does not load changes nothing: the previous configuration goes on
 //! being served and `dbconn_config_last_reload_successful` says it. Reloads run one
@@ -204,6 +206,8 @@ impl Reloader {
             plan(&before, &after)
         };
         let kept: HashSet<&str> = plan.keep.iter().map(String::as_str).collect();
+        let mut old_targets: HashMap<&str, &Arc<Target>> =
+            old.targets.iter().map(|t| (t.name(), t)).collect();
         let settings_changed = old.collection != config.collection;
         let read_settings = config.collection.read_settings();
         let policy = config.collection.policy();
@@ -211,10 +215,11 @@ impl Reloader {
         let mut identities = HashMap::with_capacity(config.targets.len());
         let mut fresh = Vec::new();
         for spec in config.targets {
-            let same = old
-                .targets
-                .iter()
-                .find(|t| kept.contains(t.name()) && t.name() == spec.name);
+            let same = if kept.contains(spec.name.as_str()) {
+                old_targets.remove(spec.name.as_str())
+            } else {
+                None
+            };
             let target = match same {
                 Some(t) => {
                     if settings_changed {
@@ -236,15 +241,13 @@ impl Reloader {
             identities.insert(spec.name, spec.identity);
             targets.push(target);
         }
+        // What is left of the old targets is removed or replaced: closed first.
+        futures::future::join_all(old_targets.values().map(|t| t.retire())).await;
         *self.served.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Served {
             targets,
             collection: config.collection,
             identities,
         });
-        // After the swap, so that no new request reaches them; before the new
-        // targets connect, so that a replaced name never holds two sessions.
-        let gone = old.targets.iter().filter(|t| !kept.contains(t.name()));
-        futures::future::join_all(gone.map(|t| t.retire())).await;
         warm_up(&fresh);
         plan
     }
