@@ -2,7 +2,7 @@
 //! its configuration file rewritten under it, SIGHUP and `POST /-/reload` (sent with
 //! curl). Which sessions survive a reload is read where it matters, on the server:
 //! each target reads its own database, so `pg_stat_activity` tells each target's
-//! backend pid.
+//! backend pid. A real Prometheus evaluates the shipped alert on a refused reload.
 
 mod support;
 
@@ -14,6 +14,7 @@ use support::exporter::{Exporter, Launch};
 use support::openmetrics::Metrics;
 use support::pg::PgCluster;
 use support::proc;
+use support::prometheus::{Prometheus, PrometheusConfig};
 
 const SUCCESSFUL: &str = "dbconn_config_last_reload_successful";
 const SUCCESS_TIME: &str = "dbconn_config_last_reload_success_timestamp_seconds";
@@ -390,4 +391,74 @@ async fn the_reload_state_is_on_metrics_and_not_on_probes() {
     assert_eq!(exporter_value(&m, SUCCESSFUL), 1.0);
     assert!(m.value(SUCCESS_TIME, &[]).is_some());
     assert!(m.series("dbconn_up").is_empty(), "{}", m.text());
+}
+
+/// The alert's series in Prometheus: `firing` ones, or any state.
+async fn reload_alerts(prometheus: &Prometheus, state: Option<&str>) -> Vec<serde_json::Value> {
+    let state = state
+        .map(|s| format!(",alertstate=\"{s}\""))
+        .unwrap_or_default();
+    prometheus
+        .query(&format!(
+            "ALERTS{{alertname=\"DatabaseExporterConfigReloadFailed\"{state}}}"
+        ))
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_reload_fires_its_alert_in_prometheus_until_a_reload_succeeds() {
+    let port = proc::free_port();
+    let good = yaml(&[(
+        "nowhere",
+        &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+    )]);
+    let config = ConfigFile::new(&good);
+    let exporter = Exporter::start(&[config.arg(), "--web.enable-lifecycle".into()]);
+    let scratch = proc::ScratchDir::new("dbconn-reload-rules");
+    let rules = support::prometheus::rules_with_short_for(
+        &std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("alerts/dbconn.rules.yml"),
+        scratch.path(),
+        "2s",
+    );
+    let prometheus = Prometheus::start(PrometheusConfig {
+        exporters: &[exporter.address().to_string()],
+        rule_files: &[rules],
+        alertmanager: None,
+        scrape_interval: "1s",
+    });
+    prometheus.wait_for_scrapes(1).await;
+    assert!(reload_alerts(&prometheus, None).await.is_empty());
+
+    rewrite(
+        &config,
+        "targets:\n  - name: nowhere\n    dsn: [not, a, dsn]\n",
+    );
+    assert_eq!(post_reload(&exporter).await.0, 500);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let firing = loop {
+        let firing = reload_alerts(&prometheus, Some("firing")).await;
+        if !firing.is_empty() {
+            break firing;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the alert never fired:\n{}",
+            prometheus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    // One alert for the exporter, with its instance and no target.
+    assert_eq!(firing.len(), 1, "{firing:?}");
+    let labels = &firing[0]["metric"];
+    assert_eq!(labels["instance"], exporter.address(), "{labels}");
+    assert_eq!(labels["severity"], "warning", "{labels}");
+    assert!(labels.get("target").is_none(), "{labels}");
+
+    rewrite(&config, &good);
+    assert_eq!(post_reload(&exporter).await.0, 200);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !reload_alerts(&prometheus, None).await.is_empty() {
+        assert!(Instant::now() < deadline, "the alert never resolved");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
