@@ -142,7 +142,16 @@ impl Reloader {
 
     async fn reload_now(&self, trigger: &'static str) -> Result<Plan, String> {
         let _alone = self.one_at_a_time.lock().await;
-        let loaded = match self.load().await {
+        let loaded = async {
+            let config = self.load().await?;
+            // WEB CONFIG RELOAD: the web configuration (--web.config.file) is read
+            // again here, by the same reload, after the configuration file and before
+            // anything is applied, so that a bad web file fails the reload (and keeps
+            // everything as it was) as a bad configuration file does. The call,
+            // `web.reload()?;` (its error a String without secrets), goes on this line.
+            Ok::<Config, String>(config)
+        };
+        let loaded = match loaded.await {
             Ok(config) => config,
             Err(e) => {
                 self.state
@@ -157,10 +166,6 @@ impl Reloader {
                 return Err(e);
             }
         };
-        // WEB CONFIG RELOAD: the web configuration (--web.config.file) is read again
-        // here, by the same reload and before anything is applied, so that a bad web
-        // file fails the reload as a bad configuration file does:
-        // `web.reload()` goes on this line.
         let plan = self.apply(loaded).await;
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) = ExporterState {
             last_reload_successful: true,
