@@ -278,8 +278,20 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     // Only `collection:` changes, in a setting sessions are not set up with: the
     // targets take it in place, on the same sessions.
     let targets = yaml(&[("B", &b2), ("C", &c)]);
-    rewrite(&config, &format!("{targets}collection:\n  origin_cap: 3\n"));
+    rewrite(&config, &format!("{targets}collection:\n  origin_cap: 2\n"));
+    let origins = |m: &Metrics| -> Vec<String> {
+        m.series("dbconn_connections_by_origin")
+            .into_iter()
+            .filter(|(labels, _)| labels.get("target").is_some_and(|t| t == "C"))
+            .filter_map(|(labels, _)| labels.get("database").cloned())
+            .collect()
+    };
+    // Three origins now (the watcher and the two exporter sessions), none folded.
+    let m = exporter.scrape().await.metrics;
+    assert!(!origins(&m).contains(&"other".to_string()), "{}", m.text());
     assert_eq!(post_reload(&exporter).await.0, 200);
+    let m = exporter.scrape().await.metrics;
+    assert!(origins(&m).contains(&"other".to_string()), "{}", m.text());
     let pids = wait_for_backends(&exporter, &watcher, &["beta2", "gamma"]).await;
     assert_eq!((pids["beta2"], pids["gamma"]), (b2_pid, c_pid));
 
@@ -287,7 +299,7 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
     // is replaced by one set up with the new value.
     rewrite(
         &config,
-        &format!("{targets}collection:\n  origin_cap: 3\n  statement_timeout: 4s\n"),
+        &format!("{targets}collection:\n  origin_cap: 2\n  statement_timeout: 4s\n"),
     );
     assert_eq!(post_reload(&exporter).await.0, 200);
     let deadline = Instant::now() + Duration::from_secs(30);
