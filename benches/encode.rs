@@ -84,7 +84,7 @@ fn large_snapshot() -> Snapshot {
 }
 
 fn main() {
-    let text = encode(vec![large_result()], Format::OpenMetrics).expect("encode");
+    let text = encode(vec![large_result()], None, Format::OpenMetrics).expect("encode");
     let samples = text.lines().filter(|l| !l.starts_with('#')).count();
     println!(
         "large snapshot: {ORIGINS} origins × {} states × {} thresholds → {samples} samples, {} bytes",
@@ -113,5 +113,5 @@ fn encode_large_snapshot(bencher: divan::Bencher) {
     let result = large_result();
     bencher
         .with_inputs(|| vec![result.clone()])
-        .bench_values(|input| encode(input, Format::OpenMetrics).expect("encode"));
+        .bench_values(|input| encode(input, None, Format::OpenMetrics).expect("encode"));
 }

@@ -10,7 +10,8 @@ use clap::Parser;
 /// free port left in 9100–9999; see the README for the choice.
 pub const DEFAULT_LISTEN_ADDRESS: &str = ":10071";
 
-#[derive(Parser, Debug)]
+// Clone: a reload reads the configuration again from the flags given at start.
+#[derive(Parser, Debug, Clone)]
 #[command(
     name = "dbconn_exporter",
     version,
@@ -75,6 +76,12 @@ pub struct Cli {
         value_name = "FILE"
     )]
     pub web_config_file: Option<PathBuf>,
+
+    /// Enable the lifecycle API: `POST /-/reload` re-reads the configuration, as
+    /// SIGHUP does. Without it the route answers 403.
+    #[arg(long = "web.enable-lifecycle", env = "DBCONN_WEB_ENABLE_LIFECYCLE",
+          value_parser = clap::builder::BoolishValueParser::new())]
+    pub web_enable_lifecycle: bool,
 }
 
 #[cfg(test)]

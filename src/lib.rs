@@ -13,6 +13,7 @@
 //! | [`files`] | reading the small files a configuration names, safely |
 //! | [`server`] | HTTP routes, a scrape's deadline, signals, connection bounds |
 //! | [`web`] | `--web.config.file`: TLS, basic auth and headers in front of every route |
+//! | [`reload`] | the configuration being served, swapped on SIGHUP or `POST /-/reload`: which targets keep their session |
 //! | [`target`] | one database: its one session, connect attempts, backoff, the shared read |
 //! | [`engines`] | the seam between a target and a database; `postgres/` and `mysql/` each hold `connect`, `sql`, `parse` and the read |
 //! | [`model`] | the types every stage shares: the snapshot of a read, a target's report |
@@ -68,6 +69,7 @@ pub mod exposition;
 pub mod files;
 pub mod logging;
 pub mod model;
+pub mod reload;
 pub mod server;
 pub mod target;
 pub mod web;

@@ -57,11 +57,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let served = runtime.block_on(server::serve(
-        config,
-        cli.web_max_connections,
-        cli.web_config_file.as_deref(),
-    ));
+    let served = runtime.block_on(server::serve(cli, config));
     // The shutdown is bounded: a DNS lookup stuck in a blocking thread must not hold
     // the exit.
     runtime.shutdown_timeout(Duration::from_secs(1));

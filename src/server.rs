@@ -4,7 +4,8 @@
 //! the multi-target pattern where Prometheus relabels per target). Each scrape gets a
 //! deadline from Prometheus's `X-Prometheus-Scrape-Timeout-Seconds`, so a stuck
 //! target costs its own metrics and never the whole answer. How long connections may
-//! live, and how many, is the `connections` module's business.
+//! live, and how many, is the `connections` module's business; what is served, and
+//! how a reload changes it, is [`crate::reload`]'s.
 
 mod connections;
 mod discovery;
@@ -19,67 +20,60 @@ use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::cli::Cli;
 use crate::config::{Collection, Config};
 use crate::exposition::{self, Format};
+use crate::model::ExporterState;
+use crate::reload::Reloader;
 use crate::target::Target;
 use crate::web::{self, Web};
 
 const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
 
 struct App {
-    targets: Vec<Arc<Target>>,
-    collection: Collection,
+    reloader: Arc<Reloader>,
     telemetry_path: String,
+    /// `--web.enable-lifecycle`: whether `POST /-/reload` may reload.
+    lifecycle: bool,
 }
 
-/// Runs the exporter until SIGTERM or SIGINT, with at most `max_connections` HTTP
-/// connections open (fewer if the open-file limit is too small for them).
-pub async fn serve(
-    config: Config,
-    max_connections: u32,
-    web_config: Option<&std::path::Path>,
-) -> Result<(), String> {
+/// Runs the exporter until SIGTERM or SIGINT, with at most `--web.max-connections`
+/// HTTP connections open (fewer if the open-file limit is too small for them).
+/// `config` was loaded from `cli`; a reload loads it from `cli` again.
+pub async fn serve(cli: Cli, config: Config) -> Result<(), String> {
     // First: a bad web configuration stops the start before any database is touched.
-    let web = Arc::new(Web::load(web_config)?);
-    let requested = usize::try_from(max_connections).unwrap_or(usize::MAX);
+    let web = Arc::new(Web::load(cli.web_config_file.as_deref())?);
+    let requested = usize::try_from(cli.web_max_connections).unwrap_or(usize::MAX);
     let max_connections = file_limit_and_cap(requested, config.targets.len());
-    let read_settings = config.collection.read_settings();
-    let policy = config.collection.policy();
-    let targets: Vec<Arc<Target>> = config
-        .targets
-        .into_iter()
-        .map(|t| Target::new(t.name, t.connector, read_settings.clone(), policy.clone()))
-        .collect();
-    for t in &targets {
-        let t = Arc::clone(t);
-        tokio::spawn(async move { t.warm_up().await });
-    }
-
     let listener = bind(&config.listen_address).await?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listen address: {e}"))?;
+    let telemetry_path = config.telemetry_path.clone();
+    let lifecycle = cli.web_enable_lifecycle;
+    let reloader = Reloader::start(cli, config, Arc::clone(&web));
     let app = Arc::new(App {
-        targets,
-        collection: config.collection,
-        telemetry_path: config.telemetry_path.clone(),
+        reloader: Arc::clone(&reloader),
+        telemetry_path: telemetry_path.clone(),
+        lifecycle,
     });
     let router = Router::new()
         .route("/", get(landing))
-        .route(&config.telemetry_path, get(metrics))
+        .route(&telemetry_path, get(metrics))
         .route("/probe", get(probe))
         .route("/discovery", get(discover))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
+        .route("/-/reload", post(reload))
         .with_state(app);
     let router = web::protect(router, Arc::clone(&web));
     // Before "listening": from then on a signal must find its handler in place.
-    let stops = watch_signals()?;
+    let stops = watch_signals(reloader)?;
     tracing::info!(address = %address, max_connections, tls = web.tls_enabled(), "listening");
     connections::run(listener, router, web, max_connections, stops).await;
     tracing::info!("shut down");
@@ -109,9 +103,9 @@ fn file_limit_and_cap(requested: usize, targets: usize) -> usize {
     }
 }
 
-/// SIGTERM and SIGINT stop the exporter (their names arrive on the channel); SIGHUP,
-/// whose default action would kill it, is logged and otherwise ignored.
-fn watch_signals() -> Result<mpsc::UnboundedReceiver<&'static str>, String> {
+/// SIGTERM and SIGINT stop the exporter (their names arrive on the channel); SIGHUP
+/// reloads the configuration.
+fn watch_signals(reloader: Arc<Reloader>) -> Result<mpsc::UnboundedReceiver<&'static str>, String> {
     let listen = |kind: SignalKind, name: &str| {
         signal(kind).map_err(|e| format!("cannot listen for {name}: {e}"))
     };
@@ -125,10 +119,9 @@ fn watch_signals() -> Result<mpsc::UnboundedReceiver<&'static str>, String> {
                 Some(()) = terminate.recv() => "SIGTERM",
                 Some(()) = interrupt.recv() => "SIGINT",
                 Some(()) = hangup.recv() => {
-                    tracing::warn!(
-                        "SIGHUP received: configuration reload is not supported yet; \
-                         still serving the configuration read at start"
-                    );
+                    // Its outcome is logged and shown by the reload metrics.
+                    let reloader = Arc::clone(&reloader);
+                    tokio::spawn(async move { reloader.reload("SIGHUP").await });
                     continue;
                 }
                 else => return,
@@ -180,15 +173,21 @@ fn format_of(headers: &HeaderMap) -> Format {
 }
 
 /// One scrape: every target's report, gathered under the scrape's deadline, then
-/// encoded in the format the client asked for.
-async fn scrape(targets: &[Arc<Target>], headers: &HeaderMap, app: &App) -> Response {
-    let deadline = match deadline(headers, &app.collection) {
+/// encoded in the format the client asked for, with the exporter's own state when
+/// given.
+async fn scrape(
+    targets: &[Arc<Target>],
+    exporter: Option<ExporterState>,
+    headers: &HeaderMap,
+    collection: &Collection,
+) -> Response {
+    let deadline = match deadline(headers, collection) {
         Ok(d) => d,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
     let format = format_of(headers);
     let reports = futures::future::join_all(targets.iter().map(|t| t.report(deadline))).await;
-    match exposition::encode(reports, format) {
+    match exposition::encode(reports, exporter, format) {
         Ok(body) => ([(header::CONTENT_TYPE, format.content_type())], body).into_response(),
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -201,16 +200,18 @@ async fn scrape(targets: &[Arc<Target>], headers: &HeaderMap, app: &App) -> Resp
 /// In lazy mode `/metrics` reads no target (that would open every session) and
 /// holds only the exporter's own metrics; targets are read through `/probe`.
 async fn metrics(State(app): State<Arc<App>>, headers: HeaderMap) -> Response {
-    let targets: &[Arc<Target>] = if app.collection.lazy() {
+    let served = app.reloader.served();
+    let state = app.reloader.state();
+    let targets: &[Arc<Target>] = if served.collection.lazy() {
         &[]
     } else {
-        &app.targets
+        &served.targets
     };
-    scrape(targets, &headers, &app).await
+    scrape(targets, Some(state), &headers, &served.collection).await
 }
 
 async fn discover(State(app): State<Arc<App>>) -> Response {
-    let body = discovery::body(&app.targets);
+    let body = discovery::body(&app.reloader.served().targets);
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -233,14 +234,16 @@ async fn probe(
         )
             .into_response();
     };
+    let served = app.reloader.served();
     // The requested name is not echoed back: it could be a DSN pasted by mistake.
-    match app.targets.iter().find(|t| t.name() == name) {
-        Some(t) => scrape(std::slice::from_ref(t), &headers, &app).await,
+    match served.targets.iter().find(|t| t.name() == name) {
+        Some(t) => scrape(std::slice::from_ref(t), None, &headers, &served.collection).await,
         None => (
             StatusCode::NOT_FOUND,
             format!(
                 "unknown target; configured targets: {}\n",
-                app.targets
+                served
+                    .targets
                     .iter()
                     .map(|t| t.name())
                     .collect::<Vec<_>>()
@@ -251,9 +254,25 @@ async fn probe(
     }
 }
 
+/// `POST /-/reload`, as Prometheus has it: only with the lifecycle flag, 200 once the
+/// new configuration is served, 500 with the reason when it was refused.
+async fn reload(State(app): State<Arc<App>>) -> Response {
+    if !app.lifecycle {
+        return (StatusCode::FORBIDDEN, "Lifecycle API is not enabled.\n").into_response();
+    }
+    match app.reloader.reload("POST /-/reload").await {
+        Ok(_) => (StatusCode::OK, "configuration reloaded\n").into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("failed to reload config: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
 async fn landing(State(app): State<Arc<App>>) -> Html<String> {
     let mut probes = String::new();
-    for t in &app.targets {
+    for t in &app.reloader.served().targets {
         let name = html_escape(t.name());
         let query = url_encode(t.name());
         probes.push_str(&format!(

@@ -229,7 +229,7 @@ fn any_label_value_gives_parseable_openmetrics() {
                     session_losses: LossCounts::default(),
                     info: None,
                 };
-                let text = exposition::encode(vec![result], Format::OpenMetrics)
+                let text = exposition::encode(vec![result], None, Format::OpenMetrics)
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 cases.borrow_mut().push((names, target, text));
                 Ok(())

@@ -266,7 +266,11 @@ async fn a_lazy_session_opens_on_the_first_probe_and_closes_when_idle() {
     let names: BTreeSet<&str> = metrics.samples.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        BTreeSet::from(["dbconn_exporter_build_info"]),
+        BTreeSet::from([
+            "dbconn_exporter_build_info",
+            "dbconn_config_last_reload_successful",
+            "dbconn_config_last_reload_success_timestamp_seconds",
+        ]),
         "{}",
         metrics.text()
     );

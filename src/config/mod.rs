@@ -16,7 +16,7 @@ pub use collection::{Collection, SessionMode};
 /// The web configuration file's errors are scrubbed the same way.
 pub(crate) use file::yaml_error;
 /// Also reads the certificate files a DSN names (`engines::tls`, through `dsn`).
-pub use targets::TargetSpec;
+pub use targets::{Identity, TargetSpec};
 
 /// Kept for callers that name the flags through this path.
 pub use crate::cli::Cli;
@@ -83,7 +83,15 @@ fn validate_telemetry_path(path: &str) -> Result<(), ConfigError> {
             return Err(bad("has a `.` or `..` segment"));
         }
     }
-    if ["/probe", "/discovery", "/-/healthy", "/-/ready"].contains(&path) {
+    if [
+        "/probe",
+        "/discovery",
+        "/-/healthy",
+        "/-/ready",
+        "/-/reload",
+    ]
+    .contains(&path)
+    {
         return Err(ConfigError(format!(
             "--web.telemetry-path {path:?} collides with a built-in route"
         )));
@@ -213,6 +221,44 @@ mod tests {
         assert!(err.contains("password_file"), "{err}");
     }
 
+    /// The identity of the one target `text` configures.
+    fn identity(text: &str) -> Identity {
+        let mut c = load_file(text).unwrap();
+        c.targets.remove(0).identity
+    }
+
+    #[test]
+    fn a_target_is_the_same_while_what_its_session_is_opened_with_is() {
+        let dir = tempdir::Dir::new();
+        let (pw, ca) = (dir.0.join("pw"), dir.0.join("ca.pem"));
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        std::fs::write(&ca, crate::engines::tls::tests::CA).unwrap();
+        let text = |timeout: &str| {
+            format!(
+                "targets:\n  - name: a\n    dsn: postgres://u@h/db?sslmode=verify-full&sslrootcert={}\n    password_file: {}\n\
+                 collection:\n  connect_timeout: {timeout}\n",
+                ca.display(),
+                pw.display()
+            )
+        };
+        let first = identity(&text("5s"));
+        assert_eq!(identity(&text("5s")), first);
+        // Read again, and only the files' content changed: another target.
+        std::fs::write(&pw, "rotated\n").unwrap();
+        let rotated = identity(&text("5s"));
+        assert_ne!(rotated, first);
+        let ca_text = crate::engines::tls::tests::CA;
+        std::fs::write(&ca, format!("{ca_text}{ca_text}")).unwrap();
+        assert_ne!(identity(&text("5s")), rotated);
+        let two_roots = identity(&text("5s"));
+        assert_ne!(identity(&text("7s")), two_roots);
+        // Settings a session is not opened with do not make another target.
+        let more = text("5s") + "  origin_cap: 3\n";
+        assert_eq!(identity(&more), two_roots);
+        // It prints as nothing.
+        assert_eq!(format!("{two_roots:?}"), "Identity(..)");
+    }
+
     #[test]
     fn telemetry_paths_must_be_literal() {
         for good in ["/metrics", "/a/b", "/x-y_z.v~1"] {
@@ -234,6 +280,7 @@ mod tests {
             "/probe",
             "/discovery",
             "/-/ready",
+            "/-/reload",
             "/ü",
         ] {
             let err = validate_telemetry_path(bad).unwrap_err().to_string();

@@ -17,6 +17,51 @@ use crate::model::Engine;
 pub struct TargetSpec {
     pub name: String,
     pub connector: engines::Connector,
+    /// What the connector was built from, for a reload to tell an unchanged target.
+    pub identity: Identity,
+}
+
+/// A digest of everything a target's connector is built from: the DSN as written,
+/// the password from its `password_file`, the root certificates its DSN names (their
+/// content, not only their path) and the connect timeout. Two specs with the same
+/// identity would open the same session, so a reload keeps the one already open.
+/// A digest rather than the inputs: the password is held once, by the connector,
+/// and this value prints as nothing.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Identity(Box<[u8]>);
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Identity(..)")
+    }
+}
+
+impl Identity {
+    fn of(
+        raw: &str,
+        password: Option<&Secret>,
+        connector: &engines::Connector,
+        connect_timeout: Duration,
+    ) -> Identity {
+        let mut digest = ring::digest::Context::new(&ring::digest::SHA256);
+        // Each part with its length first, so that no two sequences of parts read
+        // the same.
+        let mut part = |bytes: &[u8]| {
+            digest.update(&(bytes.len() as u64).to_le_bytes());
+            digest.update(bytes);
+        };
+        part(raw.as_bytes());
+        match password {
+            Some(p) => {
+                part(b"password_file");
+                part(p.expose().as_bytes());
+            }
+            None => part(b""),
+        }
+        part(connector.roots_pem());
+        part(&connect_timeout.as_nanos().to_le_bytes());
+        Identity(digest.finish().as_ref().into())
+    }
 }
 
 /// Every target, those of the flags first, then those of the file. At least one is
@@ -115,7 +160,12 @@ impl TargetSpec {
             Some(n) => validate_name(n)?,
             None => derived_name(&connector, raw, password)?,
         };
-        Ok(TargetSpec { name, connector })
+        let identity = Identity::of(raw, password, &connector, connect_timeout);
+        Ok(TargetSpec {
+            name,
+            connector,
+            identity,
+        })
     }
 }
 

@@ -158,6 +158,15 @@ impl Connector {
         }
     }
 
+    /// The root certificates the connector trusts, as read from the file its DSN
+    /// names (empty when it names none): part of what makes two connectors the same.
+    pub fn roots_pem(&self) -> &[u8] {
+        match self {
+            Connector::Postgres(c) => c.roots_pem(),
+            Connector::MySql(c) => c.roots_pem(),
+        }
+    }
+
     pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
         match self {
             Connector::Postgres(c) => c

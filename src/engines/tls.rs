@@ -184,11 +184,11 @@ impl ServerCertVerifier for Lenient {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A self-signed P-256 CA, valid until 2126.
-    const CA: &str = "-----BEGIN CERTIFICATE-----
+    pub(crate) const CA: &str = "-----BEGIN CERTIFICATE-----
 MIIBiTCCAS+gAwIBAgIUZRCKFdmYzM6mQagwHz02O68ImtswCgYIKoZIzj0EAwIw
 GTEXMBUGA1UEAwwOZGJjb25uIHRlc3QgQ0EwIBcNMjYxMTI0MDEyMTU5WhgPMjEy
 NjEwMzEwMTIxNTlaMBkxFzAVBgNVBAMMDmRiY29ubiB0ZXN0IENBMFkwEwYHKoZI

@@ -42,6 +42,18 @@ pub const BUILD_INFO: Metric = m(
     &["version"],
     "Version of dbconn_exporter.",
 );
+pub const CONFIG_RELOAD_SUCCESSFUL: Metric = m(
+    "dbconn_config_last_reload_successful",
+    Kind::Gauge,
+    &[],
+    "1 if the last configuration load (at start or reload) succeeded, 0 if it failed and the previous configuration is still served.",
+);
+pub const CONFIG_RELOAD_SUCCESS_TIME: Metric = m(
+    "dbconn_config_last_reload_success_timestamp_seconds",
+    Kind::Gauge,
+    &[],
+    "Unix time of the last successful configuration load (at start or reload).",
+);
 pub const UP: Metric = m(
     "dbconn_up",
     Kind::Gauge,
@@ -250,6 +262,8 @@ pub const FAILED_CONNECTIONS: Metric = m(
 /// Every metric this exporter can emit, in output order.
 pub const METRICS: &[&Metric] = &[
     &BUILD_INFO,
+    &CONFIG_RELOAD_SUCCESSFUL,
+    &CONFIG_RELOAD_SUCCESS_TIME,
     &UP,
     &TARGET_INFO,
     &SCRAPE_DURATION,

@@ -19,19 +19,22 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Unit;
 
 use super::catalog::*;
-use crate::model::{ConnectErrorKind, LimitUse, Loss, Snapshot, State, TargetReport};
+use crate::model::{
+    ConnectErrorKind, ExporterState, LimitUse, Loss, Snapshot, State, TargetReport,
+};
 
 /// One scrape's reports. prometheus-client encodes only what is registered, and a
 /// collector sees only itself, so each scrape registers its own.
 #[derive(Debug)]
 pub(super) struct Scrape {
     pub(super) results: Vec<TargetReport>,
+    pub(super) exporter: Option<ExporterState>,
 }
 
 impl Collector for Scrape {
     fn encode(&self, mut enc: DescriptorEncoder) -> std::fmt::Result {
         let (e, rs) = (&mut enc, &self.results[..]);
-        exporter(e, rs)?;
+        exporter(e, self.exporter, rs)?;
         read_health(e, rs)?;
         sessions(e, rs)?;
         capacity(e, rs)?;
@@ -42,9 +45,24 @@ impl Collector for Scrape {
     }
 }
 
-/// What the exporter knows of each target whether or not its read came in.
-fn exporter(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::Result {
+/// The exporter's own state, then what it knows of each target whether or not its
+/// read came in.
+fn exporter(
+    e: &mut DescriptorEncoder,
+    state: Option<ExporterState>,
+    rs: &[TargetReport],
+) -> std::fmt::Result {
     family(e, &BUILD_INFO, [([env!("CARGO_PKG_VERSION")], Info)])?;
+    family(
+        e,
+        &CONFIG_RELOAD_SUCCESSFUL,
+        state.map(|s| ([], flag(s.last_reload_successful))),
+    )?;
+    family(
+        e,
+        &CONFIG_RELOAD_SUCCESS_TIME,
+        state.map(|s| ([], s.last_reload_success_seconds)),
+    )?;
     family(
         e,
         &UP,
@@ -362,6 +380,13 @@ fn family<'a, const N: usize, V: Value>(
         other => Unit::Other(other.into()),
     });
     let mut me = e.encode_descriptor(stem, metric.help, unit.as_ref(), V::TYPE)?;
+    if N == 0 {
+        // One sample, written bare: prometheus-client writes `{}` for an empty set.
+        return match samples.first() {
+            Some((_, value)) => value.encode_bare(me),
+            None => Ok(()),
+        };
+    }
     let mut seen = HashSet::with_capacity(samples.len());
     for (values, value) in &samples {
         if seen.insert(values) {
@@ -388,6 +413,8 @@ trait Value: Copy {
     const KIND: Kind;
     const TYPE: MetricType;
     fn encode<L: EncodeLabelSet>(self, me: &mut MetricEncoder, labels: &L) -> std::fmt::Result;
+    /// The one sample of a family without labels.
+    fn encode_bare(self, me: MetricEncoder) -> std::fmt::Result;
 }
 
 impl Value for f64 {
@@ -396,6 +423,9 @@ impl Value for f64 {
     fn encode<L: EncodeLabelSet>(self, me: &mut MetricEncoder, labels: &L) -> std::fmt::Result {
         ConstGauge::new(self).encode(me.encode_family(labels)?)
     }
+    fn encode_bare(self, me: MetricEncoder) -> std::fmt::Result {
+        ConstGauge::new(self).encode(me)
+    }
 }
 
 impl Value for u64 {
@@ -403,6 +433,9 @@ impl Value for u64 {
     const TYPE: MetricType = MetricType::Counter;
     fn encode<L: EncodeLabelSet>(self, me: &mut MetricEncoder, labels: &L) -> std::fmt::Result {
         ConstCounter::new(self).encode(me.encode_family(labels)?)
+    }
+    fn encode_bare(self, me: MetricEncoder) -> std::fmt::Result {
+        ConstCounter::new(self).encode(me)
     }
 }
 
@@ -417,6 +450,9 @@ impl Value for Info {
     /// when an info's own labels are empty and its family's are not.
     fn encode<L: EncodeLabelSet>(self, me: &mut MetricEncoder, labels: &L) -> std::fmt::Result {
         me.encode_family(&NO_LABELS)?.encode_info(labels)
+    }
+    fn encode_bare(self, mut me: MetricEncoder) -> std::fmt::Result {
+        me.encode_info(&NO_LABELS)
     }
 }
 

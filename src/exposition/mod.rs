@@ -27,12 +27,18 @@ mod text;
 pub use catalog::{Kind, METRICS, Metric};
 pub use text::Format;
 
-use crate::model::TargetReport;
+use crate::model::{ExporterState, TargetReport};
 
-/// Encodes one scrape's results.
-pub fn encode(results: Vec<TargetReport>, format: Format) -> Result<String, std::fmt::Error> {
+/// Encodes one scrape's results, and the exporter's own state when given: `/metrics`
+/// gives it, `/probe` does not (every probe would repeat it, and an alert on it
+/// would fire once per target).
+pub fn encode(
+    results: Vec<TargetReport>,
+    exporter: Option<ExporterState>,
+    format: Format,
+) -> Result<String, std::fmt::Error> {
     let mut registry = prometheus_client::registry::Registry::default();
-    registry.register_collector(Box::new(encode::Scrape { results }));
+    registry.register_collector(Box::new(encode::Scrape { results, exporter }));
     let mut out = String::with_capacity(16 * 1024);
     prometheus_client::encoding::text::encode(&mut out, &registry)?;
     Ok(match format {

@@ -15,6 +15,12 @@ use super::catalog::*;
 use super::{Format, encode};
 use crate::model::*;
 
+/// The exporter's own state on `/metrics`: its last configuration load worked.
+const STATE: ExporterState = ExporterState {
+    last_reload_successful: true,
+    last_reload_success_seconds: 1_767_225_600.5,
+};
+
 const HOSTILE: &str = "quote\" back\\slash\nnew line 🐘 tab\t{brace}=,";
 
 fn group(database: &str, user: &str, application: &str, state: State, count: u64) -> SessionGroup {
@@ -239,26 +245,33 @@ fn check(name: &str, actual: &str) {
 fn openmetrics_bytes_are_unchanged() {
     check(
         "rich.openmetrics",
-        &encode(reports(), Format::OpenMetrics).unwrap(),
+        &encode(reports(), Some(STATE), Format::OpenMetrics).unwrap(),
     );
     check(
         "empty.openmetrics",
-        &encode(vec![], Format::OpenMetrics).unwrap(),
+        &encode(vec![], Some(STATE), Format::OpenMetrics).unwrap(),
     );
 }
 
 #[test]
 fn classic_text_bytes_are_unchanged() {
-    check("rich.txt", &encode(reports(), Format::Text).unwrap());
-    check("empty.txt", &encode(vec![], Format::Text).unwrap());
+    check(
+        "rich.txt",
+        &encode(reports(), Some(STATE), Format::Text).unwrap(),
+    );
+    check(
+        "empty.txt",
+        &encode(vec![], Some(STATE), Format::Text).unwrap(),
+    );
 }
 
 #[test]
 fn the_reports_reach_every_family() {
-    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
     for metric in METRICS {
         assert!(
-            text.contains(&format!("\n{}{{", metric.name)),
+            text.contains(&format!("\n{}{{", metric.name))
+                || (metric.labels.is_empty() && text.contains(&format!("\n{} ", metric.name))),
             "no sample of {} in the golden reports",
             metric.name
         );
@@ -277,15 +290,33 @@ fn sample(metric: &Metric, values: &[&str], value: &str) -> String {
 }
 
 #[test]
+fn the_exporter_state_is_written_only_when_given() {
+    let text = encode(vec![], Some(STATE), Format::OpenMetrics).unwrap();
+    assert!(text.contains("\ndbconn_config_last_reload_successful 1.0\n"));
+    assert!(text.contains("\ndbconn_config_last_reload_success_timestamp_seconds 1767225600.5\n"));
+    let failed = ExporterState {
+        last_reload_successful: false,
+        ..STATE
+    };
+    let text = encode(vec![], Some(failed), Format::OpenMetrics).unwrap();
+    assert!(text.contains("\ndbconn_config_last_reload_successful 0.0\n"));
+    let text = encode(reports(), None, Format::OpenMetrics).unwrap();
+    for metric in [&CONFIG_RELOAD_SUCCESSFUL, &CONFIG_RELOAD_SUCCESS_TIME] {
+        assert!(!text.contains(metric.name), "{}", metric.name);
+    }
+    assert!(text.contains(BUILD_INFO.name));
+}
+
+#[test]
 fn up_says_whether_the_read_came_in() {
-    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
     assert!(text.contains(&sample(&UP, &["shop"], "1.0")));
     assert!(text.contains(&sample(&UP, &["was-up"], "0.0")));
 }
 
 #[test]
 fn a_target_that_is_down_keeps_its_counters_and_info_but_no_read() {
-    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
     let errors = sample(&CONNECT_ERRORS, &["was-up", "too_many_connections"], "1");
     assert!(text.contains(&errors));
     let info = sample(&TARGET_INFO, &["was-up", "mysql", "8.4.0"], "1");
@@ -296,7 +327,7 @@ fn a_target_that_is_down_keeps_its_counters_and_info_but_no_read() {
 
 #[test]
 fn every_state_is_written_even_when_empty() {
-    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
     for state in State::ALL {
         let zero = state != State::Idle;
         let value = if zero { "0.0" } else { "7.0" };
@@ -306,7 +337,7 @@ fn every_state_is_written_even_when_empty() {
 
 #[test]
 fn thresholds_that_are_whole_numbers_have_no_decimals() {
-    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
     let labels = ["shop", "idle", "30"];
     assert!(text.contains(&sample(&OVER_DURATION, &labels, "7.0")));
     let labels = ["shop", "idle", "0.5"];
@@ -315,7 +346,7 @@ fn thresholds_that_are_whole_numbers_have_no_decimals() {
 
 #[test]
 fn openmetrics_declares_units_and_ends_with_eof() {
-    let text = encode(reports(), Format::OpenMetrics).unwrap();
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
     assert!(text.ends_with("\n# EOF\n"));
     for metric in METRICS {
         if let (_, Some(unit)) = metric.stem_and_unit() {
@@ -326,7 +357,7 @@ fn openmetrics_declares_units_and_ends_with_eof() {
 
 #[test]
 fn classic_text_names_each_family_as_its_samples() {
-    let text = "\n".to_string() + &encode(reports(), Format::Text).unwrap();
+    let text = "\n".to_string() + &encode(reports(), Some(STATE), Format::Text).unwrap();
     assert!(!text.contains("# EOF"));
     assert!(!text.contains("# UNIT"));
     for metric in METRICS {

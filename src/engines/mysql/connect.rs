@@ -31,6 +31,8 @@ enum SslMode {
 pub struct Connector {
     opts: Opts,
     name: String,
+    /// The `ssl-ca` file as read, empty without one.
+    roots_pem: Vec<u8>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -73,18 +75,30 @@ impl Connector {
         if let Some(p) = password {
             builder = builder.pass(Some(p.expose()));
         }
-        if let Some(ssl) = ssl_opts(mode, ca)? {
+        // Read now, not by the driver at every connect: a wrong path, a FIFO or
+        // /dev/zero is a configuration error, not a connect that hangs or fills memory.
+        let ca = match ca {
+            Some(path) => Some(tls::RootCerts::read(&path).map_err(|e| format!("ssl-ca: {e}"))?),
+            None => None,
+        };
+        if let Some(ssl) = ssl_opts(mode, ca.as_ref()) {
             builder = builder.ssl_opts(ssl);
         }
         Ok(Connector {
             opts: builder.into(),
             name,
+            roots_pem: ca.map(|c| c.pem().to_vec()).unwrap_or_default(),
         })
     }
 
     /// `host:port` (or `host:port/db`): the default target name.
     pub fn default_name(&self) -> String {
         self.name.clone()
+    }
+
+    /// The root certificates this connector trusts, as read (empty: none named).
+    pub fn roots_pem(&self) -> &[u8] {
+        &self.roots_pem
     }
 
     pub async fn connect(&self, settings: &ReadSettings) -> Result<Session, ConnectError> {
@@ -108,7 +122,7 @@ fn target_name(opts: &Opts) -> String {
 }
 
 /// The driver's TLS options for a mode and CA file; `None` for no TLS.
-fn ssl_opts(mode: SslMode, ca: Option<PathBuf>) -> Result<Option<SslOpts>, String> {
+fn ssl_opts(mode: SslMode, ca: Option<&tls::RootCerts>) -> Option<SslOpts> {
     let ssl = match mode {
         SslMode::Disabled => None,
         SslMode::Required => Some(
@@ -119,20 +133,14 @@ fn ssl_opts(mode: SslMode, ca: Option<PathBuf>) -> Result<Option<SslOpts>, Strin
         SslMode::VerifyCa => Some(SslOpts::default().with_danger_skip_domain_validation(true)),
         SslMode::VerifyIdentity => Some(SslOpts::default()),
     };
-    // Read now, not by the driver at every connect: a wrong path, a FIFO or
-    // /dev/zero is a configuration error, not a connect that hangs or fills memory.
-    let ca = match ca {
-        Some(path) => Some(tls::RootCerts::read(&path).map_err(|e| format!("ssl-ca: {e}"))?),
-        None => None,
-    };
-    Ok(match (ssl, ca) {
+    match (ssl, ca) {
         // As with the MySQL client, `ssl-ca` names the roots to trust: only those.
         (Some(s), Some(ca)) => Some(
             s.with_root_certs(vec![ca.pem().to_vec().into()])
                 .with_disable_built_in_roots(true),
         ),
         (s, _) => s,
-    })
+    }
 }
 
 /// Takes `ssl-mode` and `ssl-ca` (the MySQL client's names) out of the query string;

@@ -28,6 +28,8 @@ pub const APPLICATION_NAME: &str = "dbconn_exporter";
 pub struct Connector {
     config: tokio_postgres::Config,
     tls: MakeRustlsConnect,
+    /// The `sslrootcert` file as read, empty without one.
+    roots_pem: Vec<u8>,
 }
 
 impl std::fmt::Debug for Connector {
@@ -90,6 +92,7 @@ impl Connector {
         Ok(Connector {
             config,
             tls: MakeRustlsConnect::new(client_config),
+            roots_pem: roots.map(|r| r.pem().to_vec()).unwrap_or_default(),
         })
     }
 
@@ -107,6 +110,11 @@ impl Connector {
             .or(self.config.get_user())
             .unwrap_or("postgres");
         format!("{host}:{port}/{db}")
+    }
+
+    /// The root certificates this connector trusts, as read (empty: none named).
+    pub fn roots_pem(&self) -> &[u8] {
+        &self.roots_pem
     }
 
     pub async fn connect(&self, read_settings: &ReadSettings) -> Result<Session, ConnectError> {
