@@ -502,3 +502,62 @@ fn rate_limit_answers_429_beyond_the_burst() {
     let healthy = format!("http://{}/-/healthy", exporter.address());
     assert_eq!(curl(&[&healthy]).status, 200);
 }
+
+/// A reload (here `POST /-/reload`) reads the web configuration again: a changed
+/// password takes effect for the next request, a broken file or one that would turn
+/// TLS on fails the reload and changes nothing.
+#[test]
+fn a_reload_reads_the_web_configuration_again() {
+    let pki = Pki::new();
+    let users =
+        |password: &str| format!("basic_auth_users:\n  {USER}: {}\n", htpasswd_hash(password));
+    let web = write_web_config(&pki, &users(PASSWORD));
+    let exporter = Exporter::start(&[
+        closed_port_target(),
+        web_arg(&web),
+        "--web.enable-lifecycle".to_string(),
+    ]);
+    let base = format!("http://{}", exporter.address());
+    let metrics = format!("{base}/metrics");
+    let reload = format!("{base}/-/reload");
+    let old = format!("{USER}:{PASSWORD}");
+    let new = format!("{USER}:rotated-secret");
+    assert_eq!(curl(&["-u", &old, &metrics]).status, 200);
+    assert_eq!(curl(&["-u", &new, &metrics]).status, 401);
+
+    std::fs::write(&web, users("rotated-secret")).unwrap();
+    let reloaded = curl(&["-u", &old, "-X", "POST", &reload]);
+    assert_eq!(reloaded.status, 200, "{reloaded:?}");
+    assert_eq!(curl(&["-u", &old, &metrics]).status, 401);
+    assert_eq!(curl(&["-u", &new, &metrics]).status, 200);
+
+    // A hash that is not bcrypt: refused, the rotated password still works.
+    std::fs::write(&web, format!("basic_auth_users:\n  {USER}: not-a-hash\n")).unwrap();
+    let refused = curl(&["-u", &new, "-X", "POST", &reload]);
+    assert_eq!(refused.status, 500, "{refused:?}");
+    assert!(!refused.text().contains("not-a-hash"), "{}", refused.text());
+    assert_eq!(curl(&["-u", &new, &metrics]).status, 200);
+
+    // Turning TLS on needs a restart: refused, still plain HTTP with the same users.
+    std::fs::write(
+        &web,
+        format!(
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{}",
+            users("rotated-secret")
+        ),
+    )
+    .unwrap();
+    let refused = curl(&["-u", &new, "-X", "POST", &reload]);
+    assert_eq!(refused.status, 500, "{refused:?}");
+    assert!(refused.text().contains("restart"), "{}", refused.text());
+    let still = curl(&["-u", &new, &metrics]);
+    assert_eq!(still.status, 200, "{still:?}");
+    assert!(
+        still
+            .text()
+            .contains("dbconn_config_last_reload_successful 0"),
+        "{}",
+        still.text()
+    );
+    assert!(!exporter.logs().contains("rotated-secret"));
+}
