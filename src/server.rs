@@ -271,8 +271,14 @@ async fn reload(State(app): State<Arc<App>>) -> Response {
 }
 
 async fn landing(State(app): State<Arc<App>>) -> Html<String> {
+    let served = app.reloader.served();
+    let metrics = if served.collection.lazy() {
+        "the exporter's own; targets through their probes"
+    } else {
+        "every target"
+    };
     let mut probes = String::new();
-    for t in &app.reloader.served().targets {
+    for t in &served.targets {
         let name = html_escape(t.name());
         let query = url_encode(t.name());
         probes.push_str(&format!(
@@ -282,7 +288,8 @@ async fn landing(State(app): State<Arc<App>>) -> Html<String> {
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>dbconn_exporter</title></head>\
          <body><h1>dbconn_exporter</h1><p>Database connection saturation for Prometheus.</p>\
-         <ul><li><a href=\"{path}\">Metrics</a> (every target)</li>\
+         <ul><li><a href=\"{path}\">Metrics</a> ({metrics})</li>\
+         <li><a href=\"/discovery\">Service discovery</a> (Prometheus http_sd)</li>\
          <li><a href=\"/-/healthy\">Health</a></li></ul>\
          <h2>Targets</h2><ul>{probes}</ul><p>Version {version}</p></body></html>",
         path = html_escape(&app.telemetry_path),

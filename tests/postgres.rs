@@ -366,7 +366,12 @@ async fn probe_landing_and_health_endpoints() {
 
     let r = exporter.scrape_with("/", &[]).await;
     assert_eq!(r.status, 200);
-    assert!(r.body.contains("/metrics"));
+    assert!(
+        r.body.contains("/metrics\">Metrics</a> (every target)"),
+        "{}",
+        r.body
+    );
+    assert!(r.body.contains("href=\"/discovery\""), "{}", r.body);
     assert_eq!(exporter.scrape_with("/-/healthy", &[]).await.status, 200);
     assert_eq!(exporter.scrape_with("/-/ready", &[]).await.status, 200);
 
