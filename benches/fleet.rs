@@ -29,6 +29,9 @@
 //!     cargo bench --bench fleet -- --no-write            # print only
 //!     cargo bench --bench fleet -- --no-write --hold     # then keep everything up
 //!                                                        # (to attach a profiler)
+//!     cargo bench --bench fleet -- --no-write \
+//!         --exporter-env LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+//!                                                        # the exporters on another allocator
 //!
 //! The section is printed and written into bench/RESULTS.md between the `fleet`
 //! markers, so the hand-written analysis there survives a re-run.
@@ -60,6 +63,8 @@ struct Args {
     probes: usize,
     write: bool,
     hold: bool,
+    /// Extra environment for the exporters only (an allocator to compare).
+    exporter_env: Vec<(String, String)>,
     command: String,
 }
 
@@ -71,10 +76,11 @@ fn args() -> Args {
     let mut a = Args {
         sizes: Vec::new(),
         clusters: 4,
-        rounds: 5,
+        rounds: 10,
         probes: 100,
         write: true,
         hold: false,
+        exporter_env: Vec::new(),
         command: String::new(),
     };
     let mut it = raw.iter();
@@ -91,6 +97,13 @@ fn args() -> Args {
             "--probes" => a.probes = number("--probes"),
             "--no-write" => a.write = false,
             "--hold" => a.hold = true,
+            "--exporter-env" => {
+                let (k, v) = it
+                    .next()
+                    .and_then(|kv| kv.split_once('='))
+                    .unwrap_or_else(|| panic!("--exporter-env needs KEY=VALUE"));
+                a.exporter_env.push((k.to_string(), v.to_string()));
+            }
             n => a.sizes.push(
                 n.parse()
                     .ok()
@@ -141,7 +154,12 @@ struct Running {
 }
 
 impl Running {
-    async fn start(size: usize, targets: Vec<Place>, clusters: &[PgCluster]) -> Running {
+    async fn start(
+        size: usize,
+        targets: Vec<Place>,
+        clusters: &[PgCluster],
+        env: &[(String, String)],
+    ) -> Running {
         let dir = ScratchDir::new("dbconn-fleet");
         let mut yaml = String::from("targets:\n");
         for t in &targets {
@@ -157,6 +175,7 @@ impl Running {
                 .arg(format!("--config.file={}", config.display()))
                 .arg(format!("--web.listen-address={address}"))
                 .arg("--log.level=warn")
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdout(Stdio::null())
                 .stderr(log.try_clone().expect("clone log"))
                 .spawn()
@@ -537,7 +556,7 @@ async fn main() {
 
     let mut exporters = Vec::new();
     for (n, layout) in args.sizes.iter().zip(layouts) {
-        exporters.push(Running::start(*n, layout, &clusters).await);
+        exporters.push(Running::start(*n, layout, &clusters, &args.exporter_env).await);
     }
     let mut watchers = Vec::new();
     for c in &clusters {
@@ -653,7 +672,10 @@ impl Report<'_> {
         };
         let [load_start, load_probes, load_end] = &self.loads;
         let mut out = String::new();
-        let _ = writeln!(out, "## One process, many targets\n");
+        let _ = writeln!(
+            out,
+            "### The run (written by `cargo bench --bench fleet`)\n"
+        );
         let _ = writeln!(out, "- date: {}", self.date);
         let _ = writeln!(out, "- machine: {}", machine());
         let _ = writeln!(
