@@ -16,6 +16,23 @@ use dbconn_exporter::cli::Cli;
 use dbconn_exporter::config::Config;
 use dbconn_exporter::{logging, server};
 
+/// jemalloc, returning freed pages to the system at once. With glibc's malloc a
+/// process with many targets kept most of the memory its scrapes had freed, pinned
+/// between long-lived session buffers, and grew well past what it used; freed pages
+/// going back at once keeps the resident size close to what the targets hold
+/// (`cargo bench --bench fleet`, in bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, read before `main`: purge dirty and muzzy pages immediately.
+/// `MALLOC_CONF`-style environment settings (`_RJEM_MALLOC_CONF`) still override it.
+#[repr(transparent)]
+struct MallocConf(*const std::ffi::c_char);
+// SAFETY: the pointer is to a static string that is never written.
+unsafe impl Sync for MallocConf {}
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static MALLOC_CONF: MallocConf = MallocConf(c"dirty_decay_ms:0,muzzy_decay_ms:0".as_ptr());
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let config = match Config::load(&cli) {
