@@ -36,6 +36,7 @@ declare -A packages=(
   [npm]=npm                                   # scripts/fetch-postgres.sh (other majors)
   [node]=nodejs
   [cc]=gcc                                    # the linker, and ring's C code
+  [make]=make                                 # tikv-jemalloc-sys builds jemalloc
   [systemd-analyze]=systemd                   # scripts/check-packaging.py: the unit
   [curl]=curl                                 # tests/web.rs (TLS and basic auth), scripts/check-packaging.py
   [openssl]=openssl                           # tests/web.rs: test certificates, s_client
