@@ -486,14 +486,6 @@ fn now_utc() -> String {
         .unwrap_or_default()
 }
 
-fn machine() -> String {
-    let cpu = procfs::cpu_model().unwrap_or_else(|| "unknown CPU".into());
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem =
-        procfs::mem_total_kb().map_or(String::new(), |kb| format!(", {} GB RAM", kb / 1024 / 1024));
-    format!("{nproc} × {cpu}{mem}")
-}
-
 fn pg_version(clusters: &[PgCluster]) -> String {
     let bin: PathBuf = support::pg::bindir().join("postgres");
     std::process::Command::new(bin)
@@ -677,7 +669,7 @@ impl Report<'_> {
             "### The run (written by `cargo bench --bench fleet`)\n"
         );
         let _ = writeln!(out, "- date: {}", self.date);
-        let _ = writeln!(out, "- machine: {}", machine());
+        let _ = writeln!(out, "- machine: {}", procfs::machine());
         let _ = writeln!(
             out,
             "- load average (1, 5, 15 min): {load_start} at the start, {load_probes} after the /probe rounds, {load_end} at the end"

@@ -77,3 +77,11 @@ pub fn cpu_model() -> Option<String> {
             .map(|(_, v)| v.trim().to_string())
     })
 }
+
+/// "2 × CPU model, N GB RAM", for a report's machine line.
+pub fn machine() -> String {
+    let cpu = cpu_model().unwrap_or_else(|| "unknown CPU".into());
+    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem = mem_total_kb().map_or(String::new(), |kb| format!(", {} GB RAM", kb / 1024 / 1024));
+    format!("{nproc} × {cpu}{mem}")
+}

@@ -235,14 +235,6 @@ fn goals(rows: &[Row], sizes: &[usize]) -> String {
     out
 }
 
-fn machine() -> String {
-    let cpu = procfs::cpu_model().unwrap_or_else(|| "unknown CPU".into());
-    let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let mem =
-        procfs::mem_total_kb().map_or(String::new(), |kb| format!(", {} GB RAM", kb / 1024 / 1024));
-    format!("{nproc} × {cpu}{mem}")
-}
-
 fn now_utc() -> String {
     Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
@@ -301,7 +293,7 @@ impl Section<'_> {
         let mut out = String::new();
         writeln!(out, "## {engine}\n").unwrap();
         writeln!(out, "- date: {}", now_utc()).unwrap();
-        writeln!(out, "- machine: {}", machine()).unwrap();
+        writeln!(out, "- machine: {}", procfs::machine()).unwrap();
         writeln!(
             out,
             "- versions: {}; dbconn_exporter {}",
