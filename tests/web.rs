@@ -655,6 +655,7 @@ fn wrong_passwords_do_not_lock_out_a_checked_scrape() {
         (answers.contains("HTTP/1.1 429 ") && answers.contains("HTTP/1.1 401 ")).then_some(())
     });
     assert!(!answers.contains("dbconn_up"));
+    assert!(answers.contains("retry-after: 1\r\n"), "{answers:.2000}");
     drop(attackers);
     // A password not yet checked gets in once the line has room again.
     let late = format!("late:{PASSWORD}");
