@@ -5,7 +5,7 @@
 //! bcrypt, and a few scrapers a core. So a successful check is remembered, keyed by an
 //! HMAC of user, hash and password under a key drawn at load, which keeps no password
 //! in memory and changes with every load. Only successes are cached: wrong guesses
-//! cannot evict them, and always cost a full bcrypt.
+//! cannot evict them, and each one checked costs a full bcrypt.
 //!
 //! An unknown user is checked against a dummy hash of the users' usual cost, so the
 //! answer takes as long as for a known user with a wrong password. The bcrypt runs on
