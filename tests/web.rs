@@ -163,6 +163,23 @@ fn tls_basic_auth_headers_and_gzip_with_curl() {
     let plain = with("/metrics", &[]);
     assert_eq!(plain.header("content-encoding"), None);
     assert!(plain.text().contains("dbconn_up{target=\"db\"} 1"));
+    // A client that refuses every encoding, or gzip, gets the body as it is (as Go
+    // exporters answer), never 406.
+    for refusal in ["identity;q=0", "*;q=0", "gzip;q=0, identity;q=0", "br"] {
+        let header = format!("Accept-Encoding: {refusal}");
+        let r = with("/metrics", &["-H", &header]);
+        assert_eq!(r.status, 200, "{refusal}: {r:?}");
+        assert_eq!(r.header("content-encoding"), None, "{refusal}");
+        assert!(r.text().contains("dbconn_up{target=\"db\"} 1"), "{refusal}");
+        let healthy = curl(&["--cacert", ca, "-H", &header, &url(&exporter, "/-/healthy")]);
+        assert_eq!(healthy.status, 200, "{refusal}: {healthy:?}");
+        assert_eq!(healthy.text(), "Healthy\n");
+    }
+    let r = with(
+        "/metrics",
+        &["-H", "Accept-Encoding: identity;q=0, gzip;q=0.5"],
+    );
+    assert_eq!(r.header("content-encoding"), Some("gzip"));
 
     // Plain HTTP to the TLS port gets Go's answer, not a hang.
     let http = curl(&[&format!("http://{}/metrics", exporter.address())]);
@@ -308,6 +325,9 @@ fn certificates_rotate_without_restart() {
     );
 }
 
+/// Shaped as a bcrypt hash (never checked), with a marker no output may show.
+const FAKE_HASH: &str = "$2y$10$TopSecretTopSecretTopSecretTopSecretTopSecretTopSecr";
+
 #[test]
 fn bad_web_config_files_are_refused_at_start() {
     let pki = Pki::new();
@@ -350,9 +370,18 @@ fn bad_web_config_files_are_refused_at_start() {
             "basic_auth_users:\n  alice: TopSecretNotAHash\n".into(),
             "the password of user \"alice\" is not a bcrypt hash",
         ),
+        // A hash where the user name goes: neither the hash nor the name is quoted.
+        (
+            format!("basic_auth_users:\n  {FAKE_HASH}: alice\n"),
+            "a user name looks like a bcrypt hash",
+        ),
+        (
+            format!("basic_auth_users:\n  {FAKE_HASH}: a\n  {FAKE_HASH}: b\n"),
+            "line 3, column 3: duplicate mapping key",
+        ),
         (
             format!("{tls}  client_auth_type: RequireAndVerifyClientCert\n"),
-            "needs client_ca_file",
+            "RequireAndVerifyClientCert needs client_ca_file",
         ),
         (
             format!(
@@ -377,6 +406,7 @@ fn bad_web_config_files_are_refused_at_start() {
         assert_eq!(status.code(), Some(1), "{yaml}: {printed}");
         assert!(printed.contains(expect), "{yaml}: {printed}");
         assert!(!printed.contains("TopSecret"), "{yaml}: {printed}");
+        assert!(!printed.contains("$2y$"), "{yaml}: {printed}");
         assert!(!printed.contains("BEGIN"), "{yaml}: {printed}");
         assert!(!printed.contains("listening"), "{yaml}: {printed}");
     }
@@ -560,4 +590,159 @@ fn a_reload_reads_the_web_configuration_again() {
         still.text()
     );
     assert!(!exporter.logs().contains("rotated-secret"));
+}
+
+/// A flood of wrong passwords on held-open connections, more than the connection
+/// cap: the line in front of bcrypt is short, so most are answered 429 at once, their
+/// connections turn idle and the cap closes them first; a scrape whose password was
+/// already checked gets its 200.
+#[test]
+fn wrong_passwords_do_not_lock_out_a_checked_scrape() {
+    use std::io::{Read, Write};
+    let pki = Pki::new();
+    let web = write_web_config(
+        &pki,
+        &format!(
+            "basic_auth_users:\n  {USER}: {hash}\n  late: {hash}\n",
+            hash = htpasswd_hash(PASSWORD)
+        ),
+    );
+    let exporter = Exporter::start(&[
+        closed_port_target(),
+        web_arg(&web),
+        "--web.max-connections=16".to_string(),
+    ]);
+    let metrics = format!("http://{}/metrics", exporter.address());
+    let credentials = format!("{USER}:{PASSWORD}");
+    let first = curl(&["-u", &credentials, &metrics]);
+    assert_eq!(first.status, 200, "{first:?}");
+
+    // 24 connections, each with 20 requests sent at once (pipelined) and never read.
+    let wrong = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(format!("{USER}:wrong"))
+    };
+    let request =
+        format!("GET /metrics HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {wrong}\r\n\r\n")
+            .repeat(20);
+    let mut attackers = Vec::new();
+    for _ in 0..24 {
+        let mut socket = std::net::TcpStream::connect(exporter.address()).unwrap();
+        socket.write_all(request.as_bytes()).unwrap();
+        attackers.push(socket);
+    }
+
+    let scraped = wait_for("a 200 for the checked password during the flood", || {
+        let r = curl(&["-u", &credentials, &metrics]);
+        (r.status == 200).then_some(r)
+    });
+    assert!(scraped.text().contains("dbconn_up{target=\"db\"} 0"));
+
+    // What the flood got: 429s without a check, and 401s for those checked.
+    let mut answers = String::new();
+    for socket in &attackers {
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
+    }
+    wait_for("both 429s and 401s on the flood's connections", || {
+        let mut buf = [0u8; 65536];
+        for mut socket in &attackers {
+            while let Ok(n @ 1..) = socket.read(&mut buf) {
+                answers.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        }
+        (answers.contains("HTTP/1.1 429 ") && answers.contains("HTTP/1.1 401 ")).then_some(())
+    });
+    assert!(!answers.contains("dbconn_up"));
+    assert!(answers.contains("retry-after: 1\r\n"), "{answers:.2000}");
+    drop(attackers);
+    // A password not yet checked gets in once the line has room again.
+    let late = format!("late:{PASSWORD}");
+    wait_for("a 200 for a password checked after the flood", || {
+        (curl(&["-u", &late, &metrics]).status == 200).then_some(())
+    });
+}
+
+/// `VerifyClientCertIfGiven` without a client CA (Go checks against the system
+/// roots): no certificate gets in, one from a private CA is refused and the reason
+/// is logged. `curve_preferences` with only `CurveP521` falls back to the defaults.
+#[test]
+fn optional_client_certificates_without_a_ca_use_public_roots() {
+    let pki = Pki::new();
+    let web = write_web_config(
+        &pki,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: VerifyClientCertIfGiven\n  curve_preferences: [CurveP521]\n",
+    );
+    let exporter = Exporter::start(&[closed_port_target(), web_arg(&web)]);
+    let ca = pki.ca.cert.to_str().unwrap();
+    let metrics = url(&exporter, "/metrics");
+    let none = curl(&["--cacert", ca, &metrics]);
+    assert_eq!(none.status, 200, "{none:?}");
+    let private = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        pki.client.cert.to_str().unwrap(),
+        "--key",
+        pki.client.key.to_str().unwrap(),
+        &metrics,
+    ]);
+    assert_ne!(
+        private.status, 200,
+        "a private CA's certificate: {private:?}"
+    );
+    wait_for("the refused certificate in the log", || {
+        exporter
+            .logs()
+            .contains("client certificate refused")
+            .then_some(())
+    });
+    let logs = exporter.logs();
+    assert!(logs.contains("UnknownIssuer"), "{logs}");
+    assert!(
+        logs.contains("none of curve_preferences is offered; offering the default curves"),
+        "{logs}"
+    );
+}
+
+/// X.509 version 1 client certificates are refused even from the configured CA
+/// (webpki verifies only v3), and the log says why.
+#[test]
+fn version_1_client_certificates_are_refused_with_the_reason_logged() {
+    let pki = Pki::new();
+    let v1 = pki.v1_client();
+    let web = write_web_config(
+        &pki,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
+         client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
+    );
+    let exporter = Exporter::start(&[closed_port_target(), web_arg(&web)]);
+    let ca = pki.ca.cert.to_str().unwrap();
+    let r = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        v1.cert.to_str().unwrap(),
+        "--key",
+        v1.key.to_str().unwrap(),
+        &url(&exporter, "/metrics"),
+    ]);
+    assert_ne!(r.status, 200, "{r:?}");
+    wait_for("the refused v1 certificate in the log", || {
+        let logs = exporter.logs();
+        (logs.contains("client certificate refused") && logs.contains("UnsupportedCertVersion"))
+            .then_some(())
+    });
+    let good = curl(&[
+        "--cacert",
+        ca,
+        "--cert",
+        pki.client.cert.to_str().unwrap(),
+        "--key",
+        pki.client.key.to_str().unwrap(),
+        &url(&exporter, "/metrics"),
+    ]);
+    assert_eq!(good.status, 200, "{good:?}");
 }

@@ -158,6 +158,11 @@ pub(crate) fn yaml_error(e: &serde_saphyr::Error, text: &str) -> String {
         None => plain.as_str(),
     };
     let reason = reason.replace(", set DuplicateKeyPolicy in Options if acceptable", "");
+    // The key itself may be a secret (a bcrypt hash written where a user goes).
+    let reason = match reason.split_once("duplicate mapping key") {
+        Some((before, _)) => format!("{before}duplicate mapping key"),
+        None => reason,
+    };
     let mut secrets = file_values(text);
     secrets.extend(dsn::likely_secrets(text));
     let reason = dsn::scrub(&blank_quoted(&reason), &secrets);

@@ -248,6 +248,8 @@ struct Registry {
     /// Fired when a connection closes or finishes answering.
     changed: Arc<Notify>,
     next_id: AtomicU64,
+    /// Rejected client certificates, logged at most every [`LOG_EVERY`].
+    rejected_certificates: Mutex<Throttle>,
 }
 
 impl Registry {
@@ -408,7 +410,7 @@ async fn serve_connection(
     web: Arc<Web>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _registered = Registered {
+    let registered = Registered {
         registry,
         id: conn.id,
     };
@@ -447,7 +449,7 @@ async fn serve_connection(
         done = tokio::time::timeout_at(first_byte_by, handshake) => match done {
             Ok(Ok(stream)) => stream,
             Ok(Err(e)) => {
-                tracing::debug!(error = %e, "TLS handshake failed");
+                log_failed_handshake(&e, &registered.registry);
                 return;
             }
             Err(_) => {
@@ -459,6 +461,39 @@ async fn serve_connection(
         _ = shutdown.wait_for(|stop| *stop) => return,
     };
     serve_http(stream, conn, router, shutdown).await;
+}
+
+/// A client certificate refused (unverifiable, expired, X.509 v1, missing where
+/// required) is logged as a warning with rustls' reason, at most every
+/// [`LOG_EVERY`]: it is a Prometheus that cannot scrape, and nothing else would say
+/// why. Other failed handshakes (scanners, clients that gave up) stay at debug.
+fn log_failed_handshake(e: &io::Error, registry: &Registry) {
+    let certificate = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e,
+                rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented
+            )
+        });
+    if !certificate {
+        tracing::debug!(error = %e, "TLS handshake failed");
+        return;
+    }
+    let due = registry
+        .rejected_certificates
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .due();
+    match due {
+        Some(suppressed) => tracing::warn!(
+            error = %e,
+            suppressed,
+            "TLS handshake failed: client certificate refused"
+        ),
+        None => tracing::debug!(error = %e, "TLS handshake failed: client certificate refused"),
+    }
 }
 
 /// Whether a client sent plain HTTP to the TLS listener: a TLS connection starts

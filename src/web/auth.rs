@@ -5,15 +5,24 @@
 //! bcrypt, and a few scrapers a core. So a successful check is remembered, keyed by an
 //! HMAC of user, hash and password under a key drawn at load, which keeps no password
 //! in memory and changes with every load. Only successes are cached: wrong guesses
-//! cannot evict them, and always cost a full bcrypt.
+//! cannot evict them, and each one checked costs a full bcrypt.
 //!
 //! An unknown user is checked against a dummy hash of the users' usual cost, so the
 //! answer takes as long as for a known user with a wrong password. The bcrypt runs on
 //! the blocking pool, one at a time (as the toolkit serialises them), so the
 //! single-threaded runtime keeps answering cached scrapes while a check runs.
+//!
+//! The queue in front of that one bcrypt is short ([`MAX_PENDING_CHECKS`]): beyond it
+//! a request is answered at once, without a check. Unbounded, a flood of wrong
+//! passwords would keep every connection waiting in line, each counted as a request
+//! being answered, which the connection cap never closes: the cap would fill with
+//! them and cut the scrapes that matter, and a correct password would wait behind
+//! every wrong one. Answered at once, those connections turn idle and the cap closes
+//! them first; a correct password already checked never waits in the line at all.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
@@ -24,25 +33,72 @@ use tokio::sync::Semaphore;
 /// start the cache afresh.
 const CACHE_LIMIT: usize = 256;
 
+/// Password checks running or waiting at most; more are answered without a check.
+pub(super) const MAX_PENDING_CHECKS: usize = 4;
+
 /// A valid bcrypt hash of a random password, whose cost digits are replaced by the
 /// users' usual cost: verifying against it costs what verifying a real hash does.
 const DUMMY_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+
+/// The one bcrypt at a time, and how many checks hold or wait for it. Shared by
+/// every load, so a reload does not allow a second bcrypt at once.
+pub(super) struct BcryptQueue {
+    slot: Semaphore,
+    pending: AtomicUsize,
+}
+
+impl BcryptQueue {
+    pub(super) fn new() -> BcryptQueue {
+        BcryptQueue {
+            slot: Semaphore::new(1),
+            pending: AtomicUsize::new(0),
+        }
+    }
+
+    /// A place in the line, or `None` when it is full.
+    fn join(&self) -> Option<InLine<'_>> {
+        self.pending
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < MAX_PENDING_CHECKS).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| InLine(self))
+    }
+}
+
+/// Leaves the line when the check ends, however it ends (the client may go away).
+struct InLine<'a>(&'a BcryptQueue);
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// What a request's credentials get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Verdict {
+    Allowed,
+    Denied,
+    /// Not checked: too many checks are waiting already.
+    Busy,
+}
 
 pub(super) struct BasicAuth {
     users: HashMap<String, String>,
     dummy: String,
     key: hmac::Key,
     verified: Mutex<HashSet<Vec<u8>>>,
-    /// Shared by every load, so a reload does not allow a second bcrypt at once.
-    bcrypt_slot: Arc<Semaphore>,
+    queue: Arc<BcryptQueue>,
 }
 
 impl BasicAuth {
     /// Checks every hash; `Ok(None)` when no user is configured (no authentication,
-    /// as in the toolkit). Errors name the user, never the hash.
+    /// as in the toolkit). Errors name the user, never the hash, nor a user name that
+    /// looks like one (user and hash swapped).
     pub(super) fn new(
         users: &BTreeMap<String, String>,
-        bcrypt_slot: Arc<Semaphore>,
+        queue: Arc<BcryptQueue>,
     ) -> Result<Option<BasicAuth>, String> {
         if users.is_empty() {
             return Ok(None);
@@ -54,7 +110,15 @@ impl BasicAuth {
                 .ok()
                 .filter(|c| (4..=31).contains(c))
                 .ok_or_else(|| {
-                    format!("basic_auth_users: the password of user {user:?} is not a bcrypt hash")
+                    if looks_like_a_hash(user) {
+                        "basic_auth_users: a user name looks like a bcrypt hash and its \
+                         password is not one (user and hash swapped?)"
+                            .to_string()
+                    } else {
+                        format!(
+                            "basic_auth_users: the password of user {user:?} is not a bcrypt hash"
+                        )
+                    }
                 })?;
             *costs.entry(cost).or_default() += 1;
         }
@@ -71,14 +135,15 @@ impl BasicAuth {
             dummy,
             key,
             verified: Mutex::new(HashSet::new()),
-            bcrypt_slot,
+            queue,
         }))
     }
 
-    /// Whether the request's `Authorization` header names a user and their password.
-    pub(super) async fn allows(&self, authorization: Option<&[u8]>) -> bool {
+    /// Whether the request's `Authorization` header names a user and their password;
+    /// [`Verdict::Busy`] when it would have to wait behind too many checks.
+    pub(super) async fn check(&self, authorization: Option<&[u8]>) -> Verdict {
         let Some((user, password)) = authorization.and_then(credentials) else {
-            return false;
+            return Verdict::Denied;
         };
         let known = std::str::from_utf8(&user)
             .ok()
@@ -86,10 +151,13 @@ impl BasicAuth {
         let hash = known.unwrap_or(&self.dummy).clone();
         let cache_key = self.cache_key(&user, &hash, &password);
         if known.is_some() && self.cached().contains(&cache_key) {
-            return true;
+            return Verdict::Allowed;
         }
-        let Ok(_slot) = self.bcrypt_slot.acquire().await else {
-            return false;
+        let Some(_in_line) = self.queue.join() else {
+            return Verdict::Busy;
+        };
+        let Ok(_slot) = self.queue.slot.acquire().await else {
+            return Verdict::Denied;
         };
         let matches = tokio::task::spawn_blocking(move || bcrypt::verify(&password, &hash))
             .await
@@ -102,9 +170,9 @@ impl BasicAuth {
                 cached.clear();
             }
             cached.insert(cache_key);
-            return true;
+            return Verdict::Allowed;
         }
-        false
+        Verdict::Denied
     }
 
     fn cached(&self) -> std::sync::MutexGuard<'_, HashSet<Vec<u8>>> {
@@ -124,6 +192,13 @@ impl BasicAuth {
     fn cache_len(&self) -> usize {
         self.cached().len()
     }
+}
+
+/// Whether a user name starts as a bcrypt hash does: such a name is never quoted.
+fn looks_like_a_hash(user: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$", "$2x$"]
+        .iter()
+        .any(|prefix| user.starts_with(prefix))
 }
 
 /// User and password from `Basic <base64(user:password)>`; `None` if malformed.
@@ -175,7 +250,7 @@ mod tests {
 
     #[test]
     fn bad_hashes_are_refused_without_printing_them() {
-        let slot = Arc::new(Semaphore::new(1));
+        let slot = Arc::new(BcryptQueue::new());
         for bad in [
             "TopSecretPlain",
             "$2y$99$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi",
@@ -192,6 +267,16 @@ mod tests {
                 "{err}"
             );
         }
+        // A hash where the user name goes is not quoted either.
+        let users = BTreeMap::from([(
+            "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi".to_string(),
+            "alice".to_string(),
+        )]);
+        let err = BasicAuth::new(&users, Arc::clone(&slot))
+            .err()
+            .unwrap_or_default();
+        assert!(err.contains("looks like a bcrypt hash"), "{err}");
+        assert!(!err.contains("QOauh") && !err.contains("$2y$"), "{err}");
         assert!(BasicAuth::new(&BTreeMap::new(), slot).unwrap().is_none());
     }
 
@@ -202,22 +287,58 @@ mod tests {
             ("bob".to_string(), hash("other", 4)),
             ("carol".to_string(), hash("other", 5)),
         ]);
-        let auth = BasicAuth::new(&users, Arc::new(Semaphore::new(1)))
+        let auth = BasicAuth::new(&users, Arc::new(BcryptQueue::new()))
             .unwrap()
             .unwrap();
         assert!(auth.dummy.starts_with("$2y$04$"), "{}", auth.dummy);
-        assert!(auth.allows(Some(&basic("alice", "right"))).await);
+        let check = |user: &str, password: &str| {
+            let header = basic(user, password);
+            let auth = &auth;
+            async move { auth.check(Some(&header)).await }
+        };
+        assert_eq!(check("alice", "right").await, Verdict::Allowed);
         assert_eq!(auth.cache_len(), 1);
-        assert!(auth.allows(Some(&basic("alice", "right"))).await);
+        assert_eq!(check("alice", "right").await, Verdict::Allowed);
         assert_eq!(auth.cache_len(), 1);
-        assert!(!auth.allows(Some(&basic("alice", "wrong"))).await);
-        assert!(!auth.allows(Some(&basic("mallory", "right"))).await);
-        assert!(!auth.allows(Some(&basic("bob", "right"))).await);
-        assert!(!auth.allows(None).await);
-        assert!(!auth.allows(Some(b"Basic %%%")).await);
+        assert_eq!(check("alice", "wrong").await, Verdict::Denied);
+        assert_eq!(check("mallory", "right").await, Verdict::Denied);
+        assert_eq!(check("bob", "right").await, Verdict::Denied);
+        assert_eq!(auth.check(None).await, Verdict::Denied);
+        assert_eq!(auth.check(Some(b"Basic %%%")).await, Verdict::Denied);
         assert_eq!(auth.cache_len(), 1);
         // A key never holds the password itself.
         let key = auth.cache_key(b"alice", &users["alice"], b"right");
         assert!(!key.windows(5).any(|w| w == b"right"));
+    }
+
+    #[tokio::test]
+    async fn a_full_line_answers_at_once_but_never_a_cached_password() {
+        let users = BTreeMap::from([("alice".to_string(), hash("right", 4))]);
+        let queue = Arc::new(BcryptQueue::new());
+        let auth = BasicAuth::new(&users, Arc::clone(&queue)).unwrap().unwrap();
+        assert_eq!(
+            auth.check(Some(&basic("alice", "right"))).await,
+            Verdict::Allowed
+        );
+        let places: Vec<_> = (0..MAX_PENDING_CHECKS)
+            .map(|_| queue.join().unwrap())
+            .collect();
+        assert!(queue.join().is_none());
+        assert_eq!(
+            auth.check(Some(&basic("alice", "wrong"))).await,
+            Verdict::Busy
+        );
+        assert_eq!(
+            auth.check(Some(&basic("alice", "right"))).await,
+            Verdict::Allowed,
+            "a cached password does not queue"
+        );
+        drop(places);
+        assert_eq!(queue.pending.load(Ordering::Acquire), 0);
+        assert_eq!(
+            auth.check(Some(&basic("alice", "wrong"))).await,
+            Verdict::Denied
+        );
+        assert_eq!(queue.pending.load(Ordering::Acquire), 0, "left the line");
     }
 }

@@ -164,6 +164,14 @@ mod tests {
         let err = parse("basic_auth_users:\n  a: x\n  a: TopSecretHash\n").unwrap_err();
         assert!(err.contains("duplicate"), "{err}");
         assert!(!err.contains("TopSecret"), "{err}");
+        // A hash as a user name, twice: the duplicate key is not quoted.
+        let h = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+        let err = parse(&format!("basic_auth_users:\n  {h}: a\n  {h}: b\n")).unwrap_err();
+        assert!(
+            err.contains("line 3, column 3: duplicate mapping key"),
+            "{err}"
+        );
+        assert!(!err.contains("QOauh") && !err.contains("$2y$"), "{err}");
         let err = parse("hWkNKCp3fvIx3jKnsaBI\nTuEjdwNS8A2vYdFbiKqr\n").unwrap_err();
         assert!(!err.contains("hWkNKCp3"), "{err}");
     }

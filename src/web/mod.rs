@@ -26,7 +26,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use tokio::sync::Semaphore;
 use tower_http::compression::CompressionLayer;
 
 /// The only route open without credentials.
@@ -46,7 +45,7 @@ const EXTRA_HEADERS: &[(&str, &[&str])] = &[
 pub struct Web {
     path: Option<PathBuf>,
     current: RwLock<Arc<Settings>>,
-    bcrypt_slot: Arc<Semaphore>,
+    bcrypt: Arc<auth::BcryptQueue>,
 }
 
 /// One load of the file.
@@ -61,9 +60,9 @@ impl Web {
     /// Reads the file (none: plain HTTP, no authentication). Every problem is an
     /// error naming the key, never a value of the file.
     pub fn load(path: Option<&Path>) -> Result<Web, String> {
-        let bcrypt_slot = Arc::new(Semaphore::new(1));
+        let bcrypt = Arc::new(auth::BcryptQueue::new());
         let settings = match path {
-            Some(p) => load_settings(p, &bcrypt_slot)?,
+            Some(p) => load_settings(p, &bcrypt)?,
             None => Settings {
                 tls: None,
                 auth: None,
@@ -74,7 +73,7 @@ impl Web {
         Ok(Web {
             path: path.map(Path::to_path_buf),
             current: RwLock::new(Arc::new(settings)),
-            bcrypt_slot,
+            bcrypt,
         })
     }
 
@@ -84,7 +83,7 @@ impl Web {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let new = load_settings(path, &self.bcrypt_slot)?;
+        let new = load_settings(path, &self.bcrypt)?;
         let mut current = self.current.write().unwrap_or_else(PoisonError::into_inner);
         if new.tls.is_some() != current.tls.is_some() {
             return Err(format!(
@@ -113,7 +112,7 @@ impl Web {
     }
 }
 
-fn load_settings(path: &Path, bcrypt_slot: &Arc<Semaphore>) -> Result<Settings, String> {
+fn load_settings(path: &Path, bcrypt: &Arc<auth::BcryptQueue>) -> Result<Settings, String> {
     let in_file = |e: String| format!("web config file {}: {e}", path.display());
     let file = file::read(path)?;
     let dir = path.parent().unwrap_or(Path::new("."));
@@ -123,7 +122,7 @@ fn load_settings(path: &Path, bcrypt_slot: &Arc<Semaphore>) -> Result<Settings, 
         None => None,
     };
     let auth = match &file.basic_auth_users {
-        Some(users) => auth::BasicAuth::new(users, Arc::clone(bcrypt_slot)).map_err(in_file)?,
+        Some(users) => auth::BasicAuth::new(users, Arc::clone(bcrypt)).map_err(in_file)?,
         None => None,
     };
     let mut headers = Vec::new();
@@ -201,14 +200,17 @@ fn extra_header(name: &str, value: &str) -> Result<Option<(HeaderName, HeaderVal
 
 /// Puts every route of `router` behind the web configuration, and compresses
 /// responses for clients that accept gzip (Prometheus does; `/metrics` of a busy
-/// server is large and compresses several times over).
+/// server is large and compresses several times over). Any other client gets the
+/// body as it is, whatever else its `Accept-Encoding` says: Go exporters answer
+/// `identity;q=0` that way, where the compression layer alone would answer 406.
 pub fn protect(router: Router, web: Arc<Web>) -> Router {
     router
         .layer(CompressionLayer::new().gzip(true))
         .layer(middleware::from_fn_with_state(web, guard))
 }
 
-async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Response {
+async fn guard(State(web): State<Arc<Web>>, mut request: Request, next: Next) -> Response {
+    normalise_accept_encoding(request.headers_mut());
     let settings = web.settings();
     let open = request.method() == Method::GET && request.uri().path() == OPEN_PATH;
     let mut response = if open {
@@ -220,15 +222,20 @@ async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Res
             .headers()
             .get(header::AUTHORIZATION)
             .map(HeaderValue::as_bytes);
-        if auth.allows(authorization).await {
-            next.run(request).await
-        } else {
-            (
+        match auth.check(authorization).await {
+            auth::Verdict::Allowed => next.run(request).await,
+            auth::Verdict::Denied => (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, "Basic")],
                 "Unauthorized\n",
             )
-                .into_response()
+                .into_response(),
+            auth::Verdict::Busy => (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, "1")],
+                "Too Many Requests: too many password checks waiting\n",
+            )
+                .into_response(),
         }
     } else {
         next.run(request).await
@@ -239,9 +246,70 @@ async fn guard(State(web): State<Arc<Web>>, request: Request, next: Next) -> Res
     response
 }
 
+/// Leaves `Accept-Encoding: gzip` when the client accepts gzip, and no
+/// `Accept-Encoding` at all otherwise (the body then goes out as it is).
+fn normalise_accept_encoding(headers: &mut axum::http::HeaderMap) {
+    let mut gzip = None;
+    let mut any = None;
+    for value in headers.get_all(header::ACCEPT_ENCODING) {
+        let Ok(value) = value.to_str() else { continue };
+        for item in value.split(',') {
+            let mut parts = item.split(';');
+            let coding = parts.next().unwrap_or_default().trim().to_ascii_lowercase();
+            let q = parts
+                .filter_map(|p| p.trim().split_once('='))
+                .find(|(k, _)| k.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, v)| v.trim().parse::<f32>().ok());
+            // An unreadable weight accepts nothing.
+            let accepted = q.is_some_and(|q| q > 0.0);
+            match coding.as_str() {
+                "gzip" | "x-gzip" => gzip = Some(gzip.unwrap_or(false) || accepted),
+                "*" => any = Some(any.unwrap_or(false) || accepted),
+                _ => {}
+            }
+        }
+    }
+    headers.remove(header::ACCEPT_ENCODING);
+    if gzip.or(any).unwrap_or(false) {
+        headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_static("gzip"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn accept_encoding_keeps_gzip_or_nothing() {
+        for (sent, expect) in [
+            (vec!["gzip"], Some("gzip")),
+            (vec!["gzip, deflate, br"], Some("gzip")),
+            (vec!["br;q=1.0, GZIP;q=0.5"], Some("gzip")),
+            (vec!["x-gzip"], Some("gzip")),
+            (vec!["*"], Some("gzip")),
+            (vec!["identity;q=0"], None),
+            (vec!["*;q=0"], None),
+            (vec!["identity;q=0, *;q=0"], None),
+            (vec!["gzip;q=0, *"], None),
+            (vec!["gzip;q=0"], None),
+            (vec!["gzip;q=zero"], None),
+            (vec!["br", "gzip;q=0.1"], Some("gzip")),
+            (vec!["deflate"], None),
+            (vec![], None),
+        ] {
+            let mut headers = axum::http::HeaderMap::new();
+            for v in &sent {
+                headers.append(header::ACCEPT_ENCODING, HeaderValue::from_static(v));
+            }
+            normalise_accept_encoding(&mut headers);
+            let got: Vec<_> = headers
+                .get_all(header::ACCEPT_ENCODING)
+                .iter()
+                .map(|v| v.to_str().unwrap().to_string())
+                .collect();
+            assert_eq!(got, expect.into_iter().collect::<Vec<_>>(), "{sent:?}");
+        }
+    }
 
     #[test]
     fn headers_follow_the_toolkit_rules() {

@@ -11,7 +11,11 @@
 //!
 //! Whatever rustls cannot do is refused at start rather than weakened: TLS 1.0/1.1,
 //! the client-auth modes that accept a certificate without verifying it, and
-//! `client_allowed_sans` (an allow-list this exporter does not check).
+//! `client_allowed_sans` (an allow-list this exporter does not check). Where Go falls
+//! back to system roots (`VerifyClientCertIfGiven` without a client CA), the
+//! Mozilla roots compiled in (webpki-roots) stand in for them, so the file means the
+//! same on every host; requiring a certificate from any public CA is refused, as an
+//! allow-list it is not.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -207,10 +211,12 @@ impl Tls {
                         .into(),
                 );
             }
-            (ClientAuth::Require | ClientAuth::VerifyIfGiven, None) => {
-                return Err("tls_server_config: this client_auth_type verifies client \
-                            certificates and needs client_ca_file (or client_ca)"
-                    .into());
+            (ClientAuth::Require, None) => {
+                return Err(
+                    "tls_server_config: client_auth_type RequireAndVerifyClientCert \
+                            needs client_ca_file (or client_ca)"
+                        .into(),
+                );
             }
             _ => {}
         }
@@ -313,8 +319,9 @@ impl Spec {
         let builder = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
             .with_protocol_versions(&self.versions)
             .map_err(|e| format!("tls_server_config: {e}"))?;
-        let builder = match (&self.client_ca, self.client_auth) {
-            (Some(ca), ClientAuth::Require | ClientAuth::VerifyIfGiven) => {
+        let client_roots = match (&self.client_ca, self.client_auth) {
+            (_, ClientAuth::None) => None,
+            (Some(ca), _) => {
                 let ca_name = ca.describe("client_ca_file", "client_ca");
                 let mut roots = RootCertStore::empty();
                 for der in CertificateDer::pem_slice_iter(&ca.read("client CA")?) {
@@ -326,6 +333,16 @@ impl Spec {
                 if roots.is_empty() {
                     return Err(format!("{ca_name}: holds no PEM certificate"));
                 }
+                Some((roots, ca_name))
+            }
+            // Go verifies against the system roots here.
+            (None, _) => Some((
+                webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect(),
+                "client_auth_type".to_string(),
+            )),
+        };
+        let builder = match client_roots {
+            Some((roots, ca_name)) => {
                 let verifier = WebPkiClientVerifier::builder_with_provider(
                     Arc::new(roots),
                     Arc::clone(&self.provider),
@@ -338,7 +355,7 @@ impl Spec {
                 let verifier = verifier.build().map_err(|e| format!("{ca_name}: {e}"))?;
                 builder.with_client_cert_verifier(verifier)
             }
-            _ => builder.with_no_client_auth(),
+            None => builder.with_no_client_auth(),
         };
         let mut config = builder
             .with_single_cert(certs, key)
@@ -429,11 +446,14 @@ fn provider(
             }
         }
         if chosen.is_empty() {
-            return Err("tls_server_config: none of curve_preferences is available \
-                        (use X25519, CurveP256 or CurveP384)"
-                .into());
+            warnings.push(
+                "tls_server_config: none of curve_preferences is offered; offering the \
+                 default curves (X25519, CurveP256, CurveP384)"
+                    .into(),
+            );
+        } else {
+            provider.kx_groups = chosen;
         }
-        provider.kx_groups = chosen;
     }
     Ok(provider)
 }
@@ -479,7 +499,7 @@ mod tests {
             ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: RequireAndVerifyClientCert\n",
-                "needs client_ca_file",
+                "RequireAndVerifyClientCert needs client_ca_file",
             ),
             (
                 "tls_server_config:\n  cert_file: a\n  key_file: b\n  max_version: TLS11\n",
@@ -559,6 +579,20 @@ mod tests {
         assert_eq!(tls12, ["TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"]);
         assert_eq!(p.kx_groups.len(), 1);
         assert_eq!(w.len(), 2, "{w:?}");
+        // Only curves rustls lacks: the defaults, with a warning.
+        let mut w = Vec::new();
+        let f = tls_file(
+            "tls_server_config:\n  cert_file: a\n  key_file: b\n  curve_preferences: [CurveP521]\n",
+        );
+        let p = provider(&f, true, &mut w).unwrap();
+        assert_eq!(
+            p.kx_groups.len(),
+            rustls::crypto::ring::default_provider().kx_groups.len()
+        );
+        assert!(
+            w.iter().any(|w| w.contains("offering the default curves")),
+            "{w:?}"
+        );
         assert_eq!(version(Some("TLS13"), "min_version").unwrap(), Some(3));
         assert_eq!(version(Some(""), "min_version").unwrap(), None);
     }

@@ -94,6 +94,56 @@ impl Pki {
     }
 }
 
+impl Pki {
+    /// An X.509 version 1 client certificate (no extensions) signed by the CA, as
+    /// `openssl x509 -req` makes one without `-extfile`.
+    pub fn v1_client(&self) -> Pair {
+        let dir = self.dir.path();
+        let pair = Pair {
+            cert: dir.join("v1-client.crt"),
+            key: dir.join("v1-client.key"),
+        };
+        let csr = dir.join("v1-client.csr");
+        run(
+            &openssl(),
+            &[
+                "req",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-nodes",
+                "-subj",
+                "/CN=v1-client",
+                "-keyout",
+                pair.key.to_str().unwrap(),
+                "-out",
+                csr.to_str().unwrap(),
+            ],
+        );
+        run(
+            &openssl(),
+            &[
+                "x509",
+                "-req",
+                "-in",
+                csr.to_str().unwrap(),
+                "-CA",
+                self.ca.cert.to_str().unwrap(),
+                "-CAkey",
+                self.ca.key.to_str().unwrap(),
+                "-set_serial",
+                "4001",
+                "-days",
+                "2",
+                "-out",
+                pair.cert.to_str().unwrap(),
+            ],
+        );
+        pair
+    }
+}
+
 fn self_signed_ca(dir: &Path, name: &str, cn: &str) -> Pair {
     let pair = Pair {
         cert: dir.join(format!("{name}.crt")),
