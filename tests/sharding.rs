@@ -366,6 +366,18 @@ fn bad_session_settings_refuse_to_start() {
             "collection:\n  session_idle_timeout: 5m\n",
             "collection.session_idle_timeout: only used with session_mode: lazy",
         ),
+        (
+            "collection:\n  session_mode: lazy\n  session_idle_timeout: 500ms\n",
+            "collection.session_idle_timeout: 500ms is below the minimum of 1s",
+        ),
+        (
+            "collection:\n  session_mode: lazy\n  session_idle_timeout: 36000000000s\n",
+            "collection.session_idle_timeout: 36000000000s is above the maximum of 365d",
+        ),
+        (
+            "collection:\n  statement_timeout: 400d\n",
+            "collection.statement_timeout: 34560000s is above the maximum of 365d",
+        ),
     ] {
         let file = config(&[("db", "postgres://u:hunter2@127.0.0.1:1/db")], collection);
         let (status, printed) = Exporter::start_expect_failure(&[file.arg()]);
