@@ -386,12 +386,28 @@ async fn concurrent_probes_across_idle_closes_are_all_up() {
         (1..=2).contains(&peak),
         "{peak} exporter sessions listed at once"
     );
-    // The session was closed for idleness and reopened along the way.
+    // The session was closed for idleness and reopened along the way; only the
+    // first connect is news at info, the routine reopenings are debug.
+    let logs = exporter.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let said = |level: &str, message: &str| {
+        lines
+            .iter()
+            .filter(|l| l["level"] == level && l["fields"]["message"] == message)
+            .count()
+    };
     assert!(
-        exporter.logs().contains("no read for the idle timeout"),
-        "{}",
-        exporter.logs()
+        said("DEBUG", "closing the session: no read for the idle timeout") >= 1,
+        "{logs}"
     );
+    assert!(
+        said("DEBUG", "connected: reopened after the idle close") >= 1,
+        "{logs}"
+    );
+    assert_eq!(said("INFO", "connected"), 1, "{logs}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
