@@ -469,10 +469,12 @@ impl Target {
                     Slot::Idle(held) if held.session.is_closed() => {
                         self.lost(Loss::Closed);
                         tracing::warn!(target_name = %self.name, "session closed by the server or the network");
-                        tokio::spawn(held.session.close());
-                        conn.slot = Slot::Empty;
-                        let attempt = self.start_connect(&mut conn)?;
-                        break Waiting::start(self, &mut conn, attempt);
+                        // Released before the next one opens, like any other.
+                        self.start_close(&mut conn, held.session);
+                        match &conn.slot {
+                            Slot::Closing(closing) => closing.clone(),
+                            _ => return None,
+                        }
                     }
                     Slot::Idle(held) if held.generation != generation => {
                         tracing::info!(target_name = %self.name, "settings changed: replacing the session");
@@ -794,6 +796,8 @@ mod tests {
         behaviour: Mutex<Behaviour>,
         connect_delay: Mutex<Duration>,
         close_delay: Mutex<Duration>,
+        /// What every session says when asked whether the server closed it.
+        closed: AtomicBool,
         /// The `origin_cap` of the last read, to tell which settings it used.
         read_cap: AtomicUsize,
         connects: AtomicUsize,
@@ -807,6 +811,7 @@ mod tests {
                 behaviour: Mutex::new(behaviour),
                 connect_delay: Mutex::new(Duration::ZERO),
                 close_delay: Mutex::new(Duration::ZERO),
+                closed: AtomicBool::new(false),
                 read_cap: AtomicUsize::new(0),
                 connects: AtomicUsize::new(0),
                 open: Arc::new(AtomicUsize::new(0)),
@@ -885,7 +890,7 @@ mod tests {
             .boxed()
         }
         fn is_closed(&self) -> bool {
-            false
+            self.fake.closed.load(Ordering::SeqCst)
         }
         fn progress(&self) -> Arc<Progress> {
             Arc::clone(&self.progress)
@@ -1300,6 +1305,21 @@ mod tests {
         assert_eq!(lock(&t.conn).waiting, 0);
         tokio::time::sleep(Duration::from_secs(5)).await;
         assert_eq!(open(&fake), 0, "closed as idle once nobody waits");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_the_server_closed_is_released_before_the_next_opens() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        *lock(&fake.close_delay) = Duration::from_millis(300);
+        let t = target(&fake);
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        fake.closed.store(true, Ordering::SeqCst);
+        let r = t.report(in_(5_000)).await;
+        fake.closed.store(false, Ordering::SeqCst);
+        assert!(r.snapshot().is_some());
+        assert_eq!(r.session_losses.closed, 1);
+        assert_eq!(connects(&fake), 2);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
     }
 
     #[tokio::test(start_paused = true)]
