@@ -32,8 +32,12 @@
 //!
 //! In lazy mode (`Policy::idle_close`) the session is opened by the first read and
 //! closed once it has gone that long without one, by one watcher task per target
-//! that lives only while the target holds a session. Closing takes the slot, so a
-//! read arriving meanwhile waits for the close and then connects: never two.
+//! that lives only while the target holds a session. Idleness counts from the end
+//! of the last read, and a session a read is waiting for is never idle: under load
+//! the read that opened a session can be scheduled later than the idle timeout, and
+//! closing the session under it would report a healthy target down. Closing takes
+//! the slot, so a read arriving meanwhile waits for the close and then connects:
+//! never two.
 //!
 //! Why our own session rather than deadpool-postgres with a pool of one: a pool
 //! lends its session to one caller at a time, so concurrent scrapes would queue for
@@ -114,6 +118,12 @@ struct Conn {
     retired: bool,
     /// Whether the lazy-mode idle watcher task is running.
     watching: bool,
+    /// Reads waiting for the connect attempt in flight. The idle watcher never
+    /// closes a session while one waits: it was opened for that read.
+    waiting: usize,
+    /// The last session was closed by the idle watcher: the next connect is the
+    /// routine reopening of lazy mode, not news.
+    idle_closed: bool,
 }
 
 /// The read settings and their generation, bumped when a change needs the session
@@ -152,6 +162,42 @@ enum Watched {
     Done(Result<Snapshot, ReadError>),
     /// No sign of life for this long.
     Hung(Duration),
+}
+
+/// A read counted in `Conn::waiting` while it waits for a connect attempt;
+/// uncounted under the lock that hands it the session, or on drop should the read
+/// end mid-wait.
+struct Waiting<'a> {
+    target: &'a Target,
+    counted: bool,
+}
+
+impl<'a> Waiting<'a> {
+    /// Counts the read; `conn` is the target's locked state.
+    fn start<T>(target: &'a Target, conn: &mut Conn, attempt: T) -> (Waiting<'a>, T) {
+        conn.waiting = conn.waiting.saturating_add(1);
+        (
+            Waiting {
+                target,
+                counted: true,
+            },
+            attempt,
+        )
+    }
+
+    fn done(mut self, conn: &mut Conn) {
+        conn.waiting = conn.waiting.saturating_sub(1);
+        self.counted = false;
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            let mut conn = lock(&self.target.conn);
+            conn.waiting = conn.waiting.saturating_sub(1);
+        }
+    }
 }
 
 /// Clears the in-flight read and a session left in use, whatever way the read task
@@ -195,6 +241,8 @@ impl Target {
                 slot: Slot::Empty,
                 retired: false,
                 watching: false,
+                waiting: 0,
+                idle_closed: false,
             }),
             released: watch::Sender::new(false),
             backoff: Mutex::new(Backoff::default()),
@@ -407,9 +455,11 @@ impl Target {
     /// a connect attempt in flight (starting one if none is and the backoff allows)
     /// until `connect_timeout` after it started, and for a close in flight before
     /// connecting. A session set up under an older settings `generation` is closed
-    /// and replaced.
+    /// and replaced. While it waits for the attempt it is counted in
+    /// `Conn::waiting`, so that the idle watcher leaves the session it yields for
+    /// this read: closing it first would report the target down for no fault.
     async fn acquire(self: &Arc<Self>, generation: u64) -> Option<(Box<dyn Reader>, bool)> {
-        let (attempt, started) = loop {
+        let (waiting, (attempt, started)) = loop {
             let closing = {
                 let mut conn = lock(&self.conn);
                 if conn.retired {
@@ -419,9 +469,12 @@ impl Target {
                     Slot::Idle(held) if held.session.is_closed() => {
                         self.lost(Loss::Closed);
                         tracing::warn!(target_name = %self.name, "session closed by the server or the network");
-                        tokio::spawn(held.session.close());
-                        conn.slot = Slot::Empty;
-                        break self.start_connect(&mut conn)?;
+                        // Released before the next one opens, like any other.
+                        self.start_close(&mut conn, held.session);
+                        match &conn.slot {
+                            Slot::Closing(closing) => closing.clone(),
+                            _ => return None,
+                        }
                     }
                     Slot::Idle(held) if held.generation != generation => {
                         tracing::info!(target_name = %self.name, "settings changed: replacing the session");
@@ -434,7 +487,7 @@ impl Target {
                     Slot::Idle(held) => return Some((held.session, false)),
                     Slot::Connecting(attempt, started) => {
                         conn.slot = Slot::Connecting(attempt.clone(), started);
-                        break (attempt, started);
+                        break Waiting::start(self, &mut conn, (attempt, started));
                     }
                     Slot::Closing(closing) => {
                         conn.slot = Slot::Closing(closing.clone());
@@ -442,7 +495,8 @@ impl Target {
                     }
                     Slot::Empty => {
                         conn.slot = Slot::Empty;
-                        break self.start_connect(&mut conn)?;
+                        let attempt = self.start_connect(&mut conn)?;
+                        break Waiting::start(self, &mut conn, attempt);
                     }
                     // Reads do not overlap; nothing to take.
                     Slot::InUse => return None,
@@ -453,6 +507,7 @@ impl Target {
         let connect_timeout = self.policy().connect_timeout;
         let _ = tokio::time::timeout_at(started + connect_timeout, attempt).await;
         let mut conn = lock(&self.conn);
+        waiting.done(&mut conn);
         match std::mem::replace(&mut conn.slot, Slot::InUse) {
             Slot::Idle(held) => Some((held.session, true)),
             other => {
@@ -535,12 +590,16 @@ impl Target {
                         conn.watching = false;
                         return;
                     };
+                    let awaited = conn.waiting > 0;
                     match &conn.slot {
+                        // A read waits for this session: it is about to be used.
+                        Slot::Idle(_) if awaited => Instant::now() + idle,
                         Slot::Idle(held) if Instant::now() >= held.since + idle => {
                             if let Slot::Idle(held) = std::mem::replace(&mut conn.slot, Slot::InUse)
                             {
                                 tracing::debug!(target_name = %this.name, idle = ?idle, "closing the session: no read for the idle timeout");
                                 this.start_close(&mut conn, held.session);
+                                conn.idle_closed = true;
                             }
                             conn.watching = false;
                             return;
@@ -617,9 +676,15 @@ impl Target {
         };
         let failure = match result {
             Some(Ok(session)) => {
-                *lock(&self.backoff) = Backoff::default();
-                tracing::info!(target_name = %self.name, "connected");
+                let recovered = std::mem::take(&mut *lock(&self.backoff)).failures > 0;
                 let mut conn = lock(&self.conn);
+                if std::mem::take(&mut conn.idle_closed) && !recovered {
+                    // Lazy mode reopening after an idle close: routine, as often as
+                    // the idle timeout allows; info would repeat it all day.
+                    tracing::debug!(target_name = %self.name, "connected: reopened after the idle close");
+                } else {
+                    tracing::info!(target_name = %self.name, "connected");
+                }
                 self.hold(&mut conn, session, generation);
                 return;
             }
@@ -731,6 +796,8 @@ mod tests {
         behaviour: Mutex<Behaviour>,
         connect_delay: Mutex<Duration>,
         close_delay: Mutex<Duration>,
+        /// What every session says when asked whether the server closed it.
+        closed: AtomicBool,
         /// The `origin_cap` of the last read, to tell which settings it used.
         read_cap: AtomicUsize,
         connects: AtomicUsize,
@@ -744,6 +811,7 @@ mod tests {
                 behaviour: Mutex::new(behaviour),
                 connect_delay: Mutex::new(Duration::ZERO),
                 close_delay: Mutex::new(Duration::ZERO),
+                closed: AtomicBool::new(false),
                 read_cap: AtomicUsize::new(0),
                 connects: AtomicUsize::new(0),
                 open: Arc::new(AtomicUsize::new(0)),
@@ -822,7 +890,7 @@ mod tests {
             .boxed()
         }
         fn is_closed(&self) -> bool {
-            false
+            self.fake.closed.load(Ordering::SeqCst)
         }
         fn progress(&self) -> Arc<Progress> {
             Arc::clone(&self.progress)
@@ -1182,6 +1250,74 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(11)).await;
         assert_eq!(open(&fake), 1);
         assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        assert_eq!(connects(&fake), 2);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_opened_for_a_read_is_not_closed_as_idle_before_the_read_runs() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        let t = lazy_target(&fake, Duration::from_secs(1));
+        // The read starts the connect and waits for it...
+        let mut acquiring = Box::pin(t.acquire(0));
+        assert!(futures::poll!(acquiring.as_mut()).is_pending());
+        // ...but is scheduled only long after the session is open (a loaded
+        // machine): the idle watcher runs first, several times over.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(connects(&fake), 1);
+        assert_eq!(open(&fake), 1, "the awaited session was closed as idle");
+        let Some((session, fresh)) = acquiring.await else {
+            panic!("the read found no session: the target would report down");
+        };
+        assert!(fresh);
+        // Idleness counts from the end of the read: kept for the idle timeout
+        // after it, closed after that.
+        t.put_back(session, 0);
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert_eq!(open(&fake), 1);
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert_eq!(open(&fake), 0, "closed once idle");
+        assert_eq!(lock(&t.conn).waiting, 0);
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_that_stops_waiting_for_the_connect_is_uncounted() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        *lock(&fake.connect_delay) = Duration::from_secs(3);
+        let t = lazy_target(&fake, Duration::from_secs(1));
+        // Waits past connect_timeout (2 s): down for this read, the login goes on.
+        assert!(t.report(in_(10_000)).await.snapshot().is_none());
+        assert_eq!(lock(&t.conn).waiting, 0);
+        // A waiting read dropped mid-wait is uncounted too.
+        *lock(&fake.connect_delay) = Duration::from_secs(3);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(
+            open(&fake),
+            0,
+            "the session nobody waited for closed as idle"
+        );
+        {
+            let mut acquiring = Box::pin(t.acquire(0));
+            assert!(futures::poll!(acquiring.as_mut()).is_pending());
+            assert_eq!(lock(&t.conn).waiting, 1);
+        }
+        assert_eq!(lock(&t.conn).waiting, 0);
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert_eq!(open(&fake), 0, "closed as idle once nobody waits");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_session_the_server_closed_is_released_before_the_next_opens() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        *lock(&fake.close_delay) = Duration::from_millis(300);
+        let t = target(&fake);
+        assert!(t.report(in_(5_000)).await.snapshot().is_some());
+        fake.closed.store(true, Ordering::SeqCst);
+        let r = t.report(in_(5_000)).await;
+        fake.closed.store(false, Ordering::SeqCst);
+        assert!(r.snapshot().is_some());
+        assert_eq!(r.session_losses.closed, 1);
         assert_eq!(connects(&fake), 2);
         assert_eq!(fake.peak.load(Ordering::SeqCst), 1);
     }

@@ -325,6 +325,91 @@ async fn a_lazy_session_opens_on_the_first_probe_and_closes_when_idle() {
     assert_eq!(exporter_sessions(&cluster).await.values().sum::<i64>(), 1);
 }
 
+/// Four clients probing one target at once, in bursts with pauses longer than the
+/// idle timeout between them, so that the session is closed and reopened again and
+/// again, some probes arriving while it closes: every probe is answered up. Beside
+/// it, the exporter's sessions on the server, sampled in a tight loop: never more
+/// than the new one and a closing one whose backend has not exited yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_probes_across_idle_closes_are_all_up() {
+    let cluster = PgCluster::start(PgOptions::default());
+    let file = config(
+        &[("db", &cluster.dsn("postgres", "postgres"))],
+        "collection:\n  session_mode: lazy\n  session_idle_timeout: 1s\n",
+    );
+    let exporter = Exporter::start(&[file.arg()]);
+
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watch = cluster.superuser_session("sharding-watch").await;
+    let sampler = tokio::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        async move {
+            let (mut peak, mut samples) = (0i64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let n: i64 = watch
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dbconn_exporter'",
+                        &[],
+                    )
+                    .await
+                    .expect("count the exporter's sessions")
+                    .get(0);
+                peak = peak.max(n);
+                samples += 1;
+            }
+            (peak, samples)
+        }
+    });
+
+    let mut probes = 0;
+    for round in 0..6 {
+        // A pause around the idle timeout: sometimes past it (closed, or closing as
+        // the burst arrives), sometimes just short of it.
+        tokio::time::sleep(Duration::from_millis(700 + 100 * round)).await;
+        let burst = (0..4).map(|_| async {
+            for _ in 0..3 {
+                let probe = exporter
+                    .scrape_with("/probe?target=db", &[("Accept", OPENMETRICS)])
+                    .await;
+                assert_eq!(probe.status, 200, "{}", probe.body);
+                assert!(is_up(&openmetrics::parse(&probe.body)), "{}", probe.body);
+            }
+        });
+        futures::future::join_all(burst).await;
+        probes += 12;
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let (peak, samples) = sampler.await.expect("sampler");
+    eprintln!("{probes} probes up; at most {peak} exporter sessions in {samples} samples");
+    assert!(samples > 0);
+    assert!(
+        (1..=2).contains(&peak),
+        "{peak} exporter sessions listed at once"
+    );
+    // The session was closed for idleness and reopened along the way; only the
+    // first connect is news at info, the routine reopenings are debug.
+    let logs = exporter.logs();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let said = |level: &str, message: &str| {
+        lines
+            .iter()
+            .filter(|l| l["level"] == level && l["fields"]["message"] == message)
+            .count()
+    };
+    assert!(
+        said("DEBUG", "closing the session: no read for the idle timeout") >= 1,
+        "{logs}"
+    );
+    assert!(
+        said("DEBUG", "connected: reopened after the idle close") >= 1,
+        "{logs}"
+    );
+    assert_eq!(said("INFO", "connected"), 1, "{logs}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn discovery_lists_every_target_in_http_sd_format() {
     // Lazy: nothing connects, so the hosts need not exist.
@@ -365,6 +450,18 @@ fn bad_session_settings_refuse_to_start() {
         (
             "collection:\n  session_idle_timeout: 5m\n",
             "collection.session_idle_timeout: only used with session_mode: lazy",
+        ),
+        (
+            "collection:\n  session_mode: lazy\n  session_idle_timeout: 500ms\n",
+            "collection.session_idle_timeout: 500ms is below the minimum of 1s",
+        ),
+        (
+            "collection:\n  session_mode: lazy\n  session_idle_timeout: 36000000000s\n",
+            "collection.session_idle_timeout: 36000000000s is above the maximum of 365d",
+        ),
+        (
+            "collection:\n  statement_timeout: 400d\n",
+            "collection.statement_timeout: 34560000s is above the maximum of 365d",
         ),
     ] {
         let file = config(&[("db", "postgres://u:hunter2@127.0.0.1:1/db")], collection);

@@ -100,11 +100,25 @@ fn at_least_a_millisecond(what: &str, value: Duration) -> Result<(), ConfigError
     Ok(())
 }
 
+/// The longest duration any collection setting takes, in seconds: 365 days. Far
+/// beyond any useful timeout, and it keeps every sum of deadlines in range.
+const MAX_SECS: f64 = 86400.0 * 365.0;
+
+/// The shortest `session_idle_timeout`. Below it a session would be closed between
+/// the probes of one scrape interval and reopened for each, a login per probe,
+/// which lazy mode is not meant to cost.
+const MIN_IDLE_TIMEOUT: Duration = Duration::from_secs(1);
+
 fn to_duration(what: &str, value: &DurationValue) -> Result<Duration, ConfigError> {
     let secs = value.0;
-    if !secs.is_finite() || secs <= 0.0 || secs > 86400.0 * 365.0 {
+    if !secs.is_finite() || secs <= 0.0 {
         return Err(ConfigError(format!(
             "collection.{what}: must be a positive duration, got {secs}s"
+        )));
+    }
+    if secs > MAX_SECS {
+        return Err(ConfigError(format!(
+            "collection.{what}: {secs}s is above the maximum of 365d"
         )));
     }
     Ok(Duration::from_secs_f64(secs))
@@ -135,6 +149,12 @@ impl Collection {
                 ));
             }
             c.session_idle_timeout = to_duration("session_idle_timeout", idle)?;
+            if c.session_idle_timeout < MIN_IDLE_TIMEOUT {
+                return Err(ConfigError(format!(
+                    "collection.session_idle_timeout: {:?} is below the minimum of 1s (shorter would close the session between probes and log in anew for nearly every one)",
+                    c.session_idle_timeout
+                )));
+            }
         }
         for (field, what, slot) in [
             (
@@ -284,6 +304,11 @@ mod tests {
         assert_eq!(c.policy().idle_close, Some(Duration::from_secs(600)));
         let c = from_yaml("session_mode: lazy\n  session_idle_timeout: 90s").unwrap();
         assert_eq!(c.policy().idle_close, Some(Duration::from_secs(90)));
+        // The bounds themselves are accepted.
+        let c = from_yaml("session_mode: lazy\n  session_idle_timeout: 1s").unwrap();
+        assert_eq!(c.policy().idle_close, Some(MIN_IDLE_TIMEOUT));
+        let c = from_yaml("session_mode: lazy\n  session_idle_timeout: 365d").unwrap();
+        assert_eq!(c.session_idle_timeout, Duration::from_secs(86400 * 365));
     }
 
     #[test]
@@ -308,6 +333,22 @@ mod tests {
             (
                 "session_idle_timeout: 5m",
                 "collection.session_idle_timeout: only used with session_mode: lazy",
+            ),
+            (
+                "session_mode: lazy\n  session_idle_timeout: 1ms",
+                "collection.session_idle_timeout: 1ms is below the minimum of 1s",
+            ),
+            (
+                "session_mode: lazy\n  session_idle_timeout: 999ms",
+                "collection.session_idle_timeout: 999ms is below the minimum of 1s",
+            ),
+            (
+                "session_mode: lazy\n  session_idle_timeout: 36000000000s",
+                "collection.session_idle_timeout: 36000000000s is above the maximum of 365d",
+            ),
+            (
+                "session_mode: lazy\n  session_idle_timeout: 366d",
+                "collection.session_idle_timeout: 31622400s is above the maximum of 365d",
             ),
             (
                 "session_mode: eager\n  session_idle_timeout: 5m",
