@@ -18,7 +18,10 @@ the real exporter the way each file would run it:
   core resources, where a warning is a failure too. The ServiceMonitor is a custom
   resource it does not know: it is validated with `jsonschema` against the
   prometheus-operator CRD's schema vendored in packaging/schemas/, made
-  strict (an unknown field is an error, as `kubectl apply` makes it).
+  strict (an unknown field is an error, as `kubectl apply` makes it). The schemas
+  accept a Deployment with no hardening at all, so the pod's non-root user,
+  read-only root filesystem, no privilege escalation, no capabilities, seccomp
+  RuntimeDefault and no service account token are asserted one by one.
 * Both: the files must agree with each other (the config's `password_file` is where
   the credential or the Secret lands, the ServiceMonitor's port is the Service's,
   the Service selects the Deployment's pods), and the exporter must accept the
@@ -68,9 +71,10 @@ UNIT_NAME = "dbconn_exporter.service"
 INSTALLED_BINARY = "/usr/local/bin/dbconn_exporter"
 INSTALLED_CONFIG = "/etc/dbconn_exporter/config.yml"
 CREDENTIALS_DIR = f"/run/credentials/{UNIT_NAME}"
-# The unit scores 1.2 on systemd 252 (0 is fully sandboxed, 10 not at all); a
-# little room for scoring changes between systemd versions, none for a dropped
-# hardening option. systemd-analyze takes it in tenths.
+# The highest exposure the unit may score (0 is fully sandboxed, 10 not at all; the
+# README gives what it scores): a little room above that for scoring changes between
+# systemd versions, none for a dropped hardening option. systemd-analyze takes it in
+# tenths.
 EXPOSURE_THRESHOLD = 1.5
 DEFAULT_PORT = 10071
 CORE_MANIFESTS = ["configmap.yaml", "deployment.yaml", "service.yaml"]
@@ -455,6 +459,64 @@ def kubelet_layout(directory: Path, files: dict[str, str], mode: int) -> None:
         (directory / name).symlink_to(f"..data/{name}")
 
 
+def check_hardening(pod_spec: dict, pod_security: dict, container_security: dict) -> None:
+    """The container runs as the image's non-root user on a read-only root
+    filesystem, unable to gain privileges, with no capability, under the runtime's
+    seccomp filter and without an API token it never uses. kubernetes-validate
+    accepts a manifest without any of these, so each is asserted here. Where
+    Kubernetes lets the container's securityContext override the pod's
+    (runAsNonRoot, runAsUser, seccompProfile), the value that applies is checked."""
+
+    def effective(key):
+        return container_security.get(key, pod_security.get(key))
+
+    where = "deployment.yaml"
+    require(
+        effective("runAsNonRoot") is True,
+        f"{where}: runAsNonRoot must be true (in the pod's or the container's securityContext, "
+        "not false in the container's)",
+    )
+    require(
+        "runAsUser" not in container_security
+        or container_security["runAsUser"] == pod_security.get("runAsUser"),
+        f"{where}: the container's runAsUser overrides the pod's (the image's user)",
+    )
+    require(
+        container_security.get("readOnlyRootFilesystem") is True,
+        f"{where}: the container's securityContext must set readOnlyRootFilesystem: true",
+    )
+    require(
+        container_security.get("allowPrivilegeEscalation") is False,
+        f"{where}: the container's securityContext must set allowPrivilegeEscalation: false",
+    )
+    require(
+        container_security.get("privileged") is not True,
+        f"{where}: the container must not be privileged",
+    )
+    capabilities = container_security.get("capabilities") or {}
+    require(
+        "ALL" in (capabilities.get("drop") or []),
+        f"{where}: the container's securityContext must drop ALL capabilities",
+    )
+    require(
+        not capabilities.get("add"),
+        f"{where}: the container adds capabilities {capabilities.get('add')}; it needs none",
+    )
+    seccomp = effective("seccompProfile") or {}
+    require(
+        seccomp.get("type") == "RuntimeDefault",
+        f"{where}: seccompProfile type must be RuntimeDefault, not {seccomp.get('type')}",
+    )
+    require(
+        pod_spec.get("automountServiceAccountToken") is False,
+        f"{where}: automountServiceAccountToken must be false (the exporter never calls the API)",
+    )
+    say(
+        f"{where}: non-root, read-only root filesystem, no privilege escalation, "
+        "ALL capabilities dropped, seccomp RuntimeDefault, no service account token"
+    )
+
+
 def check_kubernetes(binary: Path, jsonschema, yaml, scratch: Path) -> None:
     # kubernetes-validate, through the interpreter running this script: the .venv's
     # console scripts carry the path of the checkout that created it.
@@ -489,13 +551,20 @@ def check_kubernetes(binary: Path, jsonschema, yaml, scratch: Path) -> None:
     pod = deployment["spec"]["template"]
     pod_labels = pod["metadata"]["labels"]
     [container] = pod["spec"]["containers"]
-    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    ports = {p["name"]: p["containerPort"] for p in container["ports"] if "name" in p}
+    port_numbers = {p["containerPort"] for p in container["ports"]}
+
+    def container_port(ref) -> bool:
+        """Whether `ref` (a probe's, the Service's or an endpoint's target port)
+        names a container port: Kubernetes takes a port's name or its number."""
+        return ref in ports if isinstance(ref, str) else ref in port_numbers
 
     # What the image is: its user, its binary's port.
     dockerfile = (REPO / "Dockerfile").read_text()
     user = re.search(r"^USER (\d+):(\d+)$", dockerfile, re.M)
     require(user is not None, "Dockerfile: no numeric USER uid:gid")
-    security = pod["spec"]["securityContext"]
+    security = pod["spec"].get("securityContext") or {}
+    check_hardening(pod["spec"], security, container.get("securityContext") or {})
     require(
         (security.get("runAsUser"), security.get("runAsGroup"))
         == (int(user.group(1)), int(user.group(2))),
@@ -521,9 +590,11 @@ def check_kubernetes(binary: Path, jsonschema, yaml, scratch: Path) -> None:
         ),
         "deployment.yaml's selector does not select its own pods",
     )
-    service_ports = {p["name"]: p for p in service["spec"]["ports"]}
-    for p in service_ports.values():
-        require(p["targetPort"] in ports, f"service.yaml: targetPort {p['targetPort']} is not a container port")
+    service_ports = {p.get("name"): p for p in service["spec"]["ports"]}
+    for p in service["spec"]["ports"]:
+        # Without targetPort, Kubernetes forwards to the Service's own port number.
+        target = p.get("targetPort", p["port"])
+        require(container_port(target), f"service.yaml: targetPort {target} is not a container port")
     require(
         all(
             service["metadata"]["labels"].get(k) == v
@@ -532,7 +603,22 @@ def check_kubernetes(binary: Path, jsonschema, yaml, scratch: Path) -> None:
         "servicemonitor.yaml's selector does not select the Service",
     )
     for endpoint in monitor["spec"]["endpoints"]:
-        require(endpoint["port"] in service_ports, f"servicemonitor.yaml: no Service port {endpoint['port']}")
+        # `port` names a Service port; the older `targetPort` is the pod's port, by
+        # name or number. One of them says where Prometheus scrapes.
+        if "port" in endpoint:
+            require(
+                endpoint["port"] in service_ports,
+                f"servicemonitor.yaml: no Service port named {endpoint['port']}",
+            )
+        else:
+            require(
+                "targetPort" in endpoint,
+                "servicemonitor.yaml: an endpoint names neither `port` nor `targetPort`",
+            )
+            require(
+                container_port(endpoint["targetPort"]),
+                f"servicemonitor.yaml: targetPort {endpoint['targetPort']} is not a container port",
+            )
 
     # The config file is where the container reads it; the password is where the
     # Secret lands and the config looks.
@@ -596,8 +682,8 @@ def check_kubernetes(binary: Path, jsonschema, yaml, scratch: Path) -> None:
     try:
         for probe in ("livenessProbe", "readinessProbe"):
             get = container[probe]["httpGet"]
-            require(get["port"] in ports, f"{probe}: no container port {get['port']}")
-            running.get(get["path"])
+            require(container_port(get["port"]), f"{probe}: no container port {get['port']}")
+            running.get(get.get("path", "/"))
         for endpoint in monitor["spec"]["endpoints"]:
             for t in targets:
                 scrape_names_target(running, endpoint.get("path", "/metrics"), t["name"])
