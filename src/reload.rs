@@ -9,13 +9,18 @@
 //! same inputs (its [`Identity`]) is kept as it is: its session stays open and its
 //! counters go on. Reconnecting an unchanged target would cost its server a login,
 //! and on a server that is full the exporter might not get back in, which is when it
-//! is needed. Only new targets connect, only removed or changed ones close their
-//! session, and those close before the new configuration is served and anything new
-//! connects: a renamed target, or a changed DSN, may point at the same server, and
-//! the exporter must never hold an old and a new session there at once. A scrape
-//! that meanwhile still reads the old configuration sees those targets down.
+//! is needed. Only new targets connect (and, in eager mode, kept ones holding no
+//! session, as after lazy sessions turned eager: eager means a session is ready
+//! before the first scrape), only removed or changed ones close their session, and
+//! those close before the new configuration is served and anything new connects: a
+//! renamed target, or a changed DSN, may point at the same server, and the exporter
+//! must never hold an old and a new session there at once. So a reload waits for a
+//! login in flight on such a target too (abandoning it would leave its server
+//! process holding a slot); a scrape that meanwhile still reads the old
+//! configuration sees those targets down.
 //!
-//! A file that does not load changes nothing: the previous configuration goes on
+//! A file that does not load, or whose targets would not fit in the open files left
+//! beside the HTTP connections, changes nothing: the previous configuration goes on
 //! being served and `dbconn_config_last_reload_successful` says it. Reloads run one
 //! at a time, each to its end even if the client that asked for it hangs up: a
 //! reload stopped halfway would leave sessions that belong to no served target.
@@ -75,6 +80,11 @@ pub fn plan(old: &[(&str, &Identity)], new: &[(&str, &Identity)]) -> Plan {
     plan
 }
 
+/// The check a new configuration's number of targets must pass: the open-file
+/// budget decided at start, which the caller (the server, which owns the
+/// descriptors) knows and this module does not.
+pub type Admit = Box<dyn Fn(usize) -> Result<(), String> + Send + Sync>;
+
 /// The served configuration, the outcome of the last load, and the means to load
 /// again.
 pub struct Reloader {
@@ -84,14 +94,16 @@ pub struct Reloader {
     state: Mutex<ExporterState>,
     /// `--web.config.file`, read again by every reload.
     web: Arc<Web>,
+    /// Whether a reload's target count fits the open files.
+    admit: Admit,
     /// Held for a whole reload, so that two never interleave.
     one_at_a_time: tokio::sync::Mutex<()>,
 }
 
 impl Reloader {
     /// Starts serving `config` (loaded from `cli`): builds its targets and starts
-    /// opening their sessions.
-    pub fn start(cli: Cli, config: Config, web: Arc<Web>) -> Arc<Reloader> {
+    /// opening their sessions. Every reload's target count must pass `admit`.
+    pub fn start(cli: Cli, config: Config, web: Arc<Web>, admit: Admit) -> Arc<Reloader> {
         let read_settings = config.collection.read_settings();
         let policy = config.collection.policy();
         let mut identities = HashMap::new();
@@ -118,6 +130,7 @@ impl Reloader {
                 last_reload_success_seconds: now(),
             }),
             web,
+            admit,
             one_at_a_time: tokio::sync::Mutex::new(()),
         })
     }
@@ -148,6 +161,7 @@ impl Reloader {
         let _alone = self.one_at_a_time.lock().await;
         let loaded = async {
             let config = self.load().await?;
+            (self.admit)(config.targets.len())?;
             // The web configuration is read again by the same reload, after the
             // configuration file and before anything is applied: a bad web file fails
             // the reload, and keeps everything as it was, as a bad configuration does.
@@ -224,7 +238,6 @@ impl Reloader {
         let policy = config.collection.policy();
         let mut targets = Vec::with_capacity(config.targets.len());
         let mut identities = HashMap::with_capacity(config.targets.len());
-        let mut fresh = Vec::new();
         for spec in config.targets {
             let same = if kept.contains(spec.name.as_str()) {
                 old_targets.remove(spec.name.as_str())
@@ -238,28 +251,28 @@ impl Reloader {
                     }
                     Arc::clone(t)
                 }
-                None => {
-                    let t = Target::new(
-                        spec.name.clone(),
-                        spec.connector,
-                        read_settings.clone(),
-                        policy.clone(),
-                    );
-                    fresh.push(Arc::clone(&t));
-                    t
-                }
+                None => Target::new(
+                    spec.name.clone(),
+                    spec.connector,
+                    read_settings.clone(),
+                    policy.clone(),
+                ),
             };
             identities.insert(spec.name, spec.identity);
             targets.push(target);
         }
         // What is left of the old targets is removed or replaced: closed first.
         futures::future::join_all(old_targets.values().map(|t| t.retire())).await;
-        *self.served.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(Served {
+        let served = Arc::new(Served {
             targets,
             collection: config.collection,
             identities,
         });
-        warm_up(&fresh);
+        *self.served.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&served);
+        // Every served target, not only the new ones: a kept target has no session
+        // when the file turned lazy sessions eager (warming one that has a session,
+        // or is connecting, does nothing; in lazy mode nothing warms up).
+        warm_up(&served.targets);
         plan
     }
 }

@@ -29,7 +29,7 @@ use crate::cli::Cli;
 use crate::config::{Collection, Config};
 use crate::exposition::{self, Format};
 use crate::model::ExporterState;
-use crate::reload::Reloader;
+use crate::reload::{Admit, Reloader};
 use crate::target::Target;
 use crate::web::{self, Web};
 
@@ -49,14 +49,19 @@ pub async fn serve(cli: Cli, config: Config) -> Result<(), String> {
     // First: a bad web configuration stops the start before any database is touched.
     let web = Arc::new(Web::load(cli.web_config_file.as_deref())?);
     let requested = usize::try_from(cli.web_max_connections).unwrap_or(usize::MAX);
-    let max_connections = file_limit_and_cap(requested, config.targets.len());
+    let (max_connections, budget) = file_limit_and_cap(requested, config.targets.len());
     let listener = bind(&config.listen_address).await?;
     let address = listener
         .local_addr()
         .map_err(|e| format!("cannot read the listen address: {e}"))?;
     let telemetry_path = config.telemetry_path.clone();
     let lifecycle = cli.web_enable_lifecycle;
-    let reloader = Reloader::start(cli, config, Arc::clone(&web));
+    // A reload must not bring more targets than the descriptors left beside the cap.
+    let admit: Admit = Box::new(move |targets| match budget {
+        Some(budget) => budget.admit(targets),
+        None => Ok(()),
+    });
+    let reloader = Reloader::start(cli, config, Arc::clone(&web), admit);
     let app = Arc::new(App {
         reloader: Arc::clone(&reloader),
         telemetry_path: telemetry_path.clone(),
@@ -80,8 +85,12 @@ pub async fn serve(cli: Cli, config: Config) -> Result<(), String> {
     Ok(())
 }
 
-/// Raises the soft open-file limit and fits the connection cap under it.
-fn file_limit_and_cap(requested: usize, targets: usize) -> usize {
+/// Raises the soft open-file limit and fits the connection cap under it; the budget
+/// is `None` when the limit cannot be read (nothing to hold a reload to).
+fn file_limit_and_cap(
+    requested: usize,
+    targets: usize,
+) -> (usize, Option<connections::FileBudget>) {
     match connections::raise_open_file_limit() {
         Ok((soft, hard)) => {
             tracing::info!(soft, hard, "open file limit");
@@ -94,11 +103,11 @@ fn file_limit_and_cap(requested: usize, targets: usize) -> usize {
                     "--web.max-connections lowered to fit the open file limit"
                 );
             }
-            cap
+            (cap, Some(connections::FileBudget::new(soft, cap, targets)))
         }
         Err(e) => {
             tracing::warn!(error = %e, "cannot read the open file limit");
-            requested
+            (requested, None)
         }
     }
 }

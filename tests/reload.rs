@@ -474,3 +474,245 @@ async fn a_refused_reload_fires_its_alert_in_prometheus_until_a_reload_succeeds(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+/// `count` targets named t0, t1, … on a port nobody listens on.
+fn closed_port_targets(count: usize, port: u16) -> String {
+    let dsn = format!("postgres://postgres@127.0.0.1:{port}/postgres");
+    let names: Vec<String> = (0..count).map(|i| format!("t{i}")).collect();
+    let targets: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), dsn.as_str())).collect();
+    yaml(&targets)
+}
+
+/// Every target `/metrics` serves, up or down.
+async fn served_targets(exporter: &Exporter) -> Vec<String> {
+    let m = exporter.scrape().await.metrics;
+    let mut names: Vec<String> = m
+        .series("dbconn_up")
+        .into_iter()
+        .filter_map(|(labels, _)| labels.get("target").cloned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_reload_whose_targets_would_not_fit_the_open_files_is_refused() {
+    // 400 open files and a cap of 100 connections leave, beside the 64 reserved,
+    // room for (400 - 64 - 100) / 4 = 59 targets at 4 descriptors each.
+    let port = proc::free_port();
+    let config = ConfigFile::new(&closed_port_targets(1, port));
+    let exporter = Exporter::start_with(
+        &[
+            config.arg(),
+            "--web.enable-lifecycle".into(),
+            "--web.max-connections=100".into(),
+        ],
+        &Launch {
+            open_files: Some(400),
+            ..Launch::default()
+        },
+    );
+    rewrite(&config, &closed_port_targets(60, port));
+    let (status, body) = post_reload(&exporter).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.starts_with(
+            "failed to reload config: 60 targets do not fit the open file limit: \
+             100 HTTP connections"
+        ),
+        "{body}"
+    );
+    for part in [
+        "need 404 of 400 open files",
+        "at most 59 targets",
+        "raise the open file limit",
+        "lower --web.max-connections",
+        "shard the targets across exporters",
+    ] {
+        assert!(body.contains(part), "{part:?} not in {body}");
+    }
+    // The previous configuration is still served, and says the reload failed.
+    let m = exporter.scrape().await.metrics;
+    assert_eq!(exporter_value(&m, SUCCESSFUL), 0.0);
+    assert_eq!(served_targets(&exporter).await, vec!["t0".to_string()]);
+    assert!(
+        exporter
+            .logs()
+            .lines()
+            .any(|l| l.contains("still serving the previous configuration")
+                && l.contains("60 targets do not fit")),
+        "{}",
+        exporter.logs()
+    );
+
+    // As many as fit: served.
+    rewrite(&config, &closed_port_targets(59, port));
+    let (status, body) = post_reload(&exporter).await;
+    assert_eq!((status, body.as_str()), (200, "configuration reloaded\n"));
+    let m = exporter.scrape().await.metrics;
+    assert_eq!(exporter_value(&m, SUCCESSFUL), 1.0);
+    assert_eq!(served_targets(&exporter).await.len(), 59);
+}
+
+#[tokio::test]
+async fn an_empty_configuration_file_is_refused_at_start_and_on_reload() {
+    // A reload of a file emptied (as by a copy caught half-way) keeps every target,
+    // the file's and the flag's.
+    let port = proc::free_port();
+    let config = ConfigFile::new(&closed_port_targets(1, port));
+    let exporter = Exporter::start(&[
+        config.arg(),
+        closed_port_target(),
+        "--web.enable-lifecycle".into(),
+    ]);
+    let all = vec!["nowhere".to_string(), "t0".to_string()];
+    assert_eq!(served_targets(&exporter).await, all);
+    let expected = format!("configuration file {} is empty", config.path.display());
+    for text in ["", " \n\n", "# targets:\n#   - name: t0\n"] {
+        rewrite(&config, text);
+        let (status, body) = post_reload(&exporter).await;
+        assert_eq!(status, 500, "{text:?}: {body}");
+        assert!(
+            body.starts_with(&format!("failed to reload config: {expected}")),
+            "{text:?}: {body}"
+        );
+        assert!(body.contains("move it into place (mv)"), "{body}");
+        let m = exporter.scrape().await.metrics;
+        assert_eq!(exporter_value(&m, SUCCESSFUL), 0.0);
+        assert_eq!(served_targets(&exporter).await, all);
+    }
+
+    // At start: exit 1, with or without --target flags.
+    let empty = ConfigFile::new("\n# nothing yet\n");
+    for args in [vec![empty.arg()], vec![empty.arg(), closed_port_target()]] {
+        let (status, printed) = Exporter::start_expect_failure(&args);
+        assert_eq!(status.code(), Some(1), "{printed}");
+        assert!(
+            printed.contains(&format!(
+                "configuration file {} is empty",
+                empty.path.display()
+            )),
+            "{printed}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lazy_sessions_turned_eager_reconnect_without_a_scrape() {
+    let cluster = PgCluster::start(Default::default());
+    let watcher = cluster.superuser_session("watcher").await;
+    let targets = yaml(&[("A", &cluster.dsn("postgres", "postgres"))]);
+    let config = ConfigFile::new(&format!(
+        "{targets}collection:\n  session_mode: lazy\n  session_idle_timeout: 1s\n"
+    ));
+    let exporter = Exporter::start(&[config.arg(), "--web.enable-lifecycle".into()]);
+
+    // A probe opens the session; a second of idleness closes it.
+    let probe = exporter.scrape_with("/probe?target=A", &[]).await;
+    assert_eq!(probe.status, 200, "{}", probe.body);
+    assert!(
+        probe.body.contains("dbconn_up{target=\"A\"} 1"),
+        "{}",
+        probe.body
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !exporter_backends(&watcher).await.is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the idle session was never closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Eager again: the kept target connects at once, with nobody scraping.
+    rewrite(&config, &targets);
+    let (status, body) = post_reload(&exporter).await;
+    assert_eq!((status, body.as_str()), (200, "configuration reloaded\n"));
+    let logs = exporter.logs();
+    assert!(
+        logs.lines().any(|l| l.contains("configuration reloaded")
+            && l.contains("\"kept\":1")
+            && l.contains("\"started\":0")),
+        "{logs}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let backends = exporter_backends(&watcher).await;
+        if backends.get("postgres").is_some_and(|pids| pids.len() == 1) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no session after the reload to eager: {backends:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_waits_for_a_login_in_flight_on_a_removed_target() {
+    // A "server" that accepts and never answers: the login stays in flight until
+    // the test closes its sockets.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let silent_port = silent.local_addr().expect("address").port();
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let accepting = tokio::spawn({
+        let held = std::sync::Arc::clone(&held);
+        async move {
+            while let Ok((socket, _)) = silent.accept().await {
+                held.lock().unwrap().push(socket);
+            }
+        }
+    });
+    let closed = proc::free_port();
+    let nowhere = format!("postgres://postgres@127.0.0.1:{closed}/postgres");
+    let config = ConfigFile::new(&yaml(&[
+        ("nowhere", &nowhere),
+        (
+            "silent",
+            &format!("postgres://postgres@127.0.0.1:{silent_port}/postgres"),
+        ),
+    ]));
+    let exporter = Exporter::start(&[config.arg(), "--web.enable-lifecycle".into()]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while held.lock().unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the exporter never connected");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    rewrite(&config, &yaml(&[("nowhere", &nowhere)]));
+    let reload = tokio::spawn({
+        let address = exporter.address().to_string();
+        async move {
+            tokio::task::spawn_blocking(move || curl_at(&address, "POST", "/-/reload"))
+                .await
+                .expect("curl thread")
+        }
+    });
+    // Meanwhile /metrics answers, with the previous configuration: the removed
+    // target is still there, and the reload has not answered.
+    for _ in 0..3 {
+        let m = exporter
+            .scrape_with("/metrics", &[("X-Prometheus-Scrape-Timeout-Seconds", "1")])
+            .await;
+        assert_eq!(m.status, 200, "{}", m.body);
+        assert!(
+            m.body.contains("dbconn_up{target=\"silent\"}"),
+            "{}",
+            m.body
+        );
+        assert!(
+            !reload.is_finished(),
+            "the reload did not wait for the login"
+        );
+    }
+
+    // The login fails (the server closed it): the reload completes.
+    accepting.abort();
+    held.lock().unwrap().clear();
+    let (status, body) = reload.await.expect("reload task");
+    assert_eq!((status, body.as_str()), (200, "configuration reloaded\n"));
+    assert_eq!(served_targets(&exporter).await, vec!["nowhere".to_string()]);
+}

@@ -135,7 +135,26 @@ pub(super) fn read_file(path: &Path) -> Result<FileConfig, ConfigError> {
             e.utf8_error().valid_up_to() + 1
         ))
     })?;
+    // A file with nothing in it is a mistake, never a configuration: most often one
+    // caught half-written by a copy, which read as "no targets" would retire every
+    // target of the file on a reload.
+    if is_empty(&text) {
+        return Err(ConfigError(format!(
+            "configuration file {} is empty (nothing but blank lines or comments); \
+             to change it while the exporter runs, write the new file elsewhere and \
+             move it into place (mv)",
+            path.display()
+        )));
+    }
     parse_file(&text).map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))
+}
+
+/// Whether a YAML text says nothing: blank lines, comments, document markers.
+fn is_empty(text: &str) -> bool {
+    text.lines().all(|line| {
+        let line = line.trim();
+        line.is_empty() || line.starts_with('#') || line == "---" || line == "..."
+    })
 }
 
 pub(super) fn parse_file(text: &str) -> Result<FileConfig, String> {
@@ -246,6 +265,16 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("m").is_err());
+    }
+
+    #[test]
+    fn a_file_that_says_nothing_is_empty() {
+        for text in ["", "  \n\t\n", "# targets:\n  # - name: a\n", "---\n...\n"] {
+            assert!(is_empty(text), "{text:?}");
+        }
+        for text in ["targets: []\n", "collection: {}\n", "x"] {
+            assert!(!is_empty(text), "{text:?}");
+        }
     }
 
     #[test]

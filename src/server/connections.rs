@@ -99,12 +99,71 @@ pub fn raise_open_file_limit() -> io::Result<(u64, u64)> {
     Ok((limit.rlim_cur, limit.rlim_max))
 }
 
+/// The descriptors kept out of the connection cap for `targets` targets.
+fn reserved_files(targets: usize) -> u64 {
+    let targets = u64::try_from(targets).unwrap_or(u64::MAX);
+    RESERVED_FILES.saturating_add(RESERVED_FILES_PER_TARGET.saturating_mul(targets))
+}
+
 /// The connection cap: as asked, but leaving descriptors for everything else.
 pub fn connection_cap(requested: usize, open_files: u64, targets: usize) -> usize {
-    let targets = u64::try_from(targets).unwrap_or(u64::MAX);
-    let reserved = RESERVED_FILES.saturating_add(RESERVED_FILES_PER_TARGET.saturating_mul(targets));
-    let fits = usize::try_from(open_files.saturating_sub(reserved)).unwrap_or(usize::MAX);
+    let fits =
+        usize::try_from(open_files.saturating_sub(reserved_files(targets))).unwrap_or(usize::MAX);
     requested.min(fits).max(1)
+}
+
+/// The open-file budget decided at start: the soft limit, and the connection cap
+/// fitted under it. The cap stays as it was (connections already open are not cut),
+/// so a reload may bring only as many targets as still fit beside it; more would
+/// let the sessions and the HTTP connections together run out of descriptors, and
+/// then the scrape that matters cannot get in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileBudget {
+    open_files: u64,
+    max_connections: usize,
+    /// The most targets served: those that fit beside the cap, and never fewer
+    /// than at start (a start whose cap fell to its floor still reloads its own
+    /// file).
+    max_targets: usize,
+}
+
+impl FileBudget {
+    /// The budget of a start with `targets` targets, `max_connections` the cap in
+    /// effect under the soft limit `open_files`.
+    pub fn new(open_files: u64, max_connections: usize, targets: usize) -> FileBudget {
+        let cap = u64::try_from(max_connections).unwrap_or(u64::MAX);
+        let spare = open_files
+            .saturating_sub(RESERVED_FILES)
+            .saturating_sub(cap)
+            / RESERVED_FILES_PER_TARGET;
+        let fit = usize::try_from(spare).unwrap_or(usize::MAX);
+        FileBudget {
+            open_files,
+            max_connections,
+            max_targets: fit.max(targets),
+        }
+    }
+
+    /// Whether `targets` targets fit; if not, why, and what to do about it.
+    pub fn admit(&self, targets: usize) -> Result<(), String> {
+        if targets <= self.max_targets {
+            return Ok(());
+        }
+        Err(format!(
+            "{targets} targets do not fit the open file limit: {} HTTP connections \
+             (--web.max-connections, as fitted at start), {RESERVED_FILES} descriptors \
+             for the exporter and {RESERVED_FILES_PER_TARGET} per target need {} of \
+             {} open files, which leaves room for at most {} targets; raise the open \
+             file limit (ulimit -n, LimitNOFILE=) and restart, lower \
+             --web.max-connections and restart, or shard the targets across exporters",
+            self.max_connections,
+            u64::try_from(self.max_connections)
+                .unwrap_or(u64::MAX)
+                .saturating_add(reserved_files(targets)),
+            self.open_files,
+            self.max_targets,
+        ))
+    }
 }
 
 /// Serves `router` on `listener` until the first of `stops` (a signal's name), then
@@ -758,6 +817,31 @@ mod tests {
         assert_eq!(connection_cap(512, 256, 1), 256 - 64 - 4);
         assert_eq!(connection_cap(512, 10, 1), 1);
         assert_eq!(connection_cap(100_000, u64::MAX, 3), 100_000);
+    }
+
+    #[test]
+    fn a_reload_may_bring_only_the_targets_that_fit_beside_the_cap() {
+        // 400 files, a cap of 100: 64 + 100 leave 236, room for 59 targets.
+        let b = FileBudget::new(400, connection_cap(100, 400, 1), 1);
+        assert_eq!(b.admit(59), Ok(()));
+        let e = b.admit(60).unwrap_err();
+        assert!(
+            e.starts_with("60 targets do not fit the open file limit: 100 HTTP connections"),
+            "{e}"
+        );
+        assert!(e.contains("need 404 of 400 open files"), "{e}");
+        assert!(e.contains("at most 59 targets"), "{e}");
+        // A cap lowered to fit at start leaves no room for more targets, but the
+        // same number still reloads, even when the cap fell to its floor.
+        let lowered = FileBudget::new(300, connection_cap(512, 300, 2), 2);
+        assert_eq!(
+            (lowered.admit(2), lowered.admit(3).is_err()),
+            (Ok(()), true)
+        );
+        let floor = FileBudget::new(10, connection_cap(512, 10, 3), 3);
+        assert_eq!((floor.admit(3), floor.admit(4).is_err()), (Ok(()), true));
+        let unbounded = FileBudget::new(u64::MAX, 512, 1);
+        assert_eq!(unbounded.admit(1_000_000), Ok(()));
     }
 
     #[tokio::test(start_paused = true)]
