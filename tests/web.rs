@@ -216,15 +216,7 @@ fn client_certificates_are_required_and_verified() {
     let exporter = Exporter::start(&[closed_port_target(), web_arg(&web)]);
     let ca = pki.ca.cert.to_str().unwrap();
     let metrics = url(&exporter, "/metrics");
-    let good = curl(&[
-        "--cacert",
-        ca,
-        "--cert",
-        pki.client.cert.to_str().unwrap(),
-        "--key",
-        pki.client.key.to_str().unwrap(),
-        &metrics,
-    ]);
+    let good = pki.curl_as(&pki.client, &[&metrics]);
     assert_eq!(good.status, 200, "{good:?}");
     assert!(good.text().contains("dbconn_up{target=\"db\"} 0"));
 
@@ -237,33 +229,14 @@ fn client_certificates_are_required_and_verified() {
     // Even the open route needs the certificate: TLS comes first.
     let healthy = curl(&["--cacert", ca, &url(&exporter, "/-/healthy")]);
     assert_eq!(healthy.status, 0, "{healthy:?}");
-    let rogue = curl(&[
-        "--cacert",
-        ca,
-        "--cert",
-        pki.rogue_client.cert.to_str().unwrap(),
-        "--key",
-        pki.rogue_client.key.to_str().unwrap(),
-        &metrics,
-    ]);
+    let rogue = pki.curl_as(&pki.rogue_client, &[&metrics]);
     assert_eq!(
         rogue.status, 0,
         "answered an untrusted certificate: {rogue:?}"
     );
     assert_ne!(rogue.exit, 0);
     // TLS 1.1 is never offered.
-    let old = curl(&[
-        "--cacert",
-        ca,
-        "--tlsv1.1",
-        "--tls-max",
-        "1.1",
-        "--cert",
-        pki.client.cert.to_str().unwrap(),
-        "--key",
-        pki.client.key.to_str().unwrap(),
-        &metrics,
-    ]);
+    let old = pki.curl_as(&pki.client, &["--tlsv1.1", "--tls-max", "1.1", &metrics]);
     assert_eq!(old.status, 0, "{old:?}");
 }
 
@@ -680,15 +653,7 @@ fn optional_client_certificates_without_a_ca_use_public_roots() {
     let metrics = url(&exporter, "/metrics");
     let none = curl(&["--cacert", ca, &metrics]);
     assert_eq!(none.status, 200, "{none:?}");
-    let private = curl(&[
-        "--cacert",
-        ca,
-        "--cert",
-        pki.client.cert.to_str().unwrap(),
-        "--key",
-        pki.client.key.to_str().unwrap(),
-        &metrics,
-    ]);
+    let private = pki.curl_as(&pki.client, &[&metrics]);
     assert_ne!(
         private.status, 200,
         "a private CA's certificate: {private:?}"
@@ -719,30 +684,13 @@ fn version_1_client_certificates_are_refused_with_the_reason_logged() {
          client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.crt\n",
     );
     let exporter = Exporter::start(&[closed_port_target(), web_arg(&web)]);
-    let ca = pki.ca.cert.to_str().unwrap();
-    let r = curl(&[
-        "--cacert",
-        ca,
-        "--cert",
-        v1.cert.to_str().unwrap(),
-        "--key",
-        v1.key.to_str().unwrap(),
-        &url(&exporter, "/metrics"),
-    ]);
+    let r = pki.curl_as(&v1, &[&url(&exporter, "/metrics")]);
     assert_ne!(r.status, 200, "{r:?}");
     wait_for("the refused v1 certificate in the log", || {
         let logs = exporter.logs();
         (logs.contains("client certificate refused") && logs.contains("UnsupportedCertVersion"))
             .then_some(())
     });
-    let good = curl(&[
-        "--cacert",
-        ca,
-        "--cert",
-        pki.client.cert.to_str().unwrap(),
-        "--key",
-        pki.client.key.to_str().unwrap(),
-        &url(&exporter, "/metrics"),
-    ]);
+    let good = pki.curl_as(&pki.client, &[&url(&exporter, "/metrics")]);
     assert_eq!(good.status, 200, "{good:?}");
 }

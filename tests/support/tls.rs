@@ -52,21 +52,21 @@ impl Pki {
             &ca,
             "server",
             1001,
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            Some("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
         );
         let client = issue(
             dir.path(),
             &ca,
             "client",
             2001,
-            "subjectAltName=DNS:prometheus\nextendedKeyUsage=clientAuth\n",
+            Some("subjectAltName=DNS:prometheus\nextendedKeyUsage=clientAuth\n"),
         );
         let rogue_client = issue(
             dir.path(),
             &rogue_ca,
             "rogue-client",
             3001,
-            "subjectAltName=DNS:prometheus\nextendedKeyUsage=clientAuth\n",
+            Some("subjectAltName=DNS:prometheus\nextendedKeyUsage=clientAuth\n"),
         );
         Pki {
             dir,
@@ -89,7 +89,7 @@ impl Pki {
             &self.ca,
             name,
             serial,
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
+            Some("subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n"),
         )
     }
 }
@@ -98,49 +98,22 @@ impl Pki {
     /// An X.509 version 1 client certificate (no extensions) signed by the CA, as
     /// `openssl x509 -req` makes one without `-extfile`.
     pub fn v1_client(&self) -> Pair {
-        let dir = self.dir.path();
-        let pair = Pair {
-            cert: dir.join("v1-client.crt"),
-            key: dir.join("v1-client.key"),
-        };
-        let csr = dir.join("v1-client.csr");
-        run(
-            &openssl(),
-            &[
-                "req",
-                "-newkey",
-                "ec",
-                "-pkeyopt",
-                "ec_paramgen_curve:P-256",
-                "-nodes",
-                "-subj",
-                "/CN=v1-client",
-                "-keyout",
-                pair.key.to_str().unwrap(),
-                "-out",
-                csr.to_str().unwrap(),
-            ],
-        );
-        run(
-            &openssl(),
-            &[
-                "x509",
-                "-req",
-                "-in",
-                csr.to_str().unwrap(),
-                "-CA",
-                self.ca.cert.to_str().unwrap(),
-                "-CAkey",
-                self.ca.key.to_str().unwrap(),
-                "-set_serial",
-                "4001",
-                "-days",
-                "2",
-                "-out",
-                pair.cert.to_str().unwrap(),
-            ],
-        );
-        pair
+        issue(self.dir.path(), &self.ca, "v1-client", 4001, None)
+    }
+
+    /// curl trusting this PKI's CA and presenting `client`'s certificate; `args` end
+    /// with the URL.
+    pub fn curl_as(&self, client: &Pair, args: &[&str]) -> Curl {
+        let mut all = vec![
+            "--cacert",
+            self.ca.cert.to_str().unwrap(),
+            "--cert",
+            client.cert.to_str().unwrap(),
+            "--key",
+            client.key.to_str().unwrap(),
+        ];
+        all.extend_from_slice(args);
+        curl(&all)
     }
 }
 
@@ -172,18 +145,22 @@ fn self_signed_ca(dir: &Path, name: &str, cn: &str) -> Pair {
     pair
 }
 
-fn issue(dir: &Path, ca: &Pair, name: &str, serial: u64, extensions: &str) -> Pair {
+/// A certificate for `name` signed by `ca`: version 3 with `extensions` (besides
+/// `basicConstraints` and `keyUsage`), or version 1 without any when `None`.
+fn issue(dir: &Path, ca: &Pair, name: &str, serial: u64, extensions: Option<&str>) -> Pair {
     let pair = Pair {
         cert: dir.join(format!("{name}.crt")),
         key: dir.join(format!("{name}.key")),
     };
     let csr = dir.join(format!("{name}.csr"));
     let ext = dir.join(format!("{name}.ext"));
-    std::fs::write(
-        &ext,
-        format!("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n{extensions}"),
-    )
-    .unwrap();
+    if let Some(extensions) = extensions {
+        std::fs::write(
+            &ext,
+            format!("basicConstraints=CA:FALSE\nkeyUsage=digitalSignature\n{extensions}"),
+        )
+        .unwrap();
+    }
     run(
         &openssl(),
         &[
@@ -216,11 +193,17 @@ fn issue(dir: &Path, ca: &Pair, name: &str, serial: u64, extensions: &str) -> Pa
             &serial.to_string(),
             "-days",
             "2",
-            "-extfile",
-            ext.to_str().unwrap(),
             "-out",
             pair.cert.to_str().unwrap(),
-        ],
+        ]
+        .into_iter()
+        .chain(
+            extensions
+                .map(|_| ["-extfile", ext.to_str().unwrap()])
+                .into_iter()
+                .flatten(),
+        )
+        .collect::<Vec<_>>(),
     );
     pair
 }
