@@ -18,6 +18,7 @@
 //! | [`engines`] | the seam between a target and a database; `postgres/` and `mysql/` each hold `connect`, `sql`, `parse` and the read |
 //! | [`model`] | the types every stage shares: the snapshot of a read, a target's report |
 //! | [`exposition`] | reports → metric text; the one place metric names live |
+//! | [`incident`] | the pid-level view on demand: who holds the connections, who blocks whom, what to run |
 //! | [`logging`] | text or JSON logs |
 //!
 //! # How a scrape flows
@@ -67,6 +68,7 @@ pub mod dsn;
 pub mod engines;
 pub mod exposition;
 pub mod files;
+pub mod incident;
 pub mod logging;
 pub mod model;
 pub mod reload;

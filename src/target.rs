@@ -39,6 +39,13 @@
 //! the slot, so a read arriving meanwhile waits for the close and then connects:
 //! never two.
 //!
+//! The incident read ([`Target::incident`]) uses the same session, never another:
+//! at 100/100 it is the one way in. Reads of both kinds take the session in turn
+//! (a metrics read waits for an incident read in flight, bounded by the same
+//! statement timeouts and watchdog), one incident read is in flight at a time, and
+//! its result is reused for [`INCIDENT_REUSE`] whatever the number of viewers, so a
+//! page left open on many phones costs one read every two seconds at most.
+//!
 //! Why our own session rather than deadpool-postgres with a pool of one: a pool
 //! lends its session to one caller at a time, so concurrent scrapes would queue for
 //! it instead of sharing one read; a pool reconnects without backoff, without telling
@@ -56,6 +63,7 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::engines::{ReadError, ReadSettings, Reader, Source};
+use crate::incident::Scene;
 use crate::model::{
     ConnectErrorCounts, ConnectErrorKind, Engine, Loss, LossCounts, Snapshot, TargetReport,
 };
@@ -65,6 +73,21 @@ use crate::model::{
 /// stop waiting for it, but it goes on: repeating it would leave the first one's
 /// server process holding a slot.
 pub const CONNECT_PATIENCE: Duration = Duration::from_secs(60);
+
+/// How long an incident read's result is served again instead of reading anew.
+pub const INCIDENT_REUSE: Duration = Duration::from_secs(2);
+
+/// Why an incident read gave no scene. The message never holds a secret.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum IncidentError {
+    /// The read did not finish by the caller's deadline; it goes on, and a later
+    /// request may get its result.
+    #[error("the incident read did not finish in time; it goes on, try again shortly")]
+    Timeout,
+    /// The target is down or the read failed (the target's metrics say why).
+    #[error("{0}")]
+    Unavailable(String),
+}
 
 /// Connection policy of a target, from the configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -80,6 +103,14 @@ pub struct Policy {
 /// A read in flight, which every scrape arriving meanwhile joins.
 type SharedRead = Shared<BoxFuture<'static, Option<Arc<Snapshot>>>>;
 type SharedConnect = Shared<BoxFuture<'static, ()>>;
+type SharedIncident = Shared<BoxFuture<'static, Result<Arc<Scene>, IncidentError>>>;
+
+/// The incident read in flight, and the last result while it may be reused.
+#[derive(Default)]
+struct Incidents {
+    inflight: Option<SharedIncident>,
+    last: Option<(Instant, Arc<Scene>)>,
+}
 
 #[derive(Debug, Default)]
 struct Backoff {
@@ -143,6 +174,10 @@ pub struct Target {
     released: watch::Sender<bool>,
     backoff: Mutex<Backoff>,
     inflight: Mutex<Option<SharedRead>>,
+    /// Held by a read of either kind while it uses the session (and until its
+    /// guard has cleaned up), so that reads never overlap.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    incidents: Mutex<Incidents>,
     connect_errors: Mutex<ConnectErrorCounts>,
     losses: Mutex<LossCounts>,
     info: Mutex<Option<(Engine, String)>>,
@@ -158,8 +193,8 @@ impl std::fmt::Debug for Target {
 
 /// How a watched read ended. Short-lived, one at a time: its size does not matter.
 #[allow(clippy::large_enum_variant)]
-enum Watched {
-    Done(Result<Snapshot, ReadError>),
+enum Watched<T> {
+    Done(Result<T, ReadError>),
     /// No sign of life for this long.
     Hung(Duration),
 }
@@ -200,10 +235,38 @@ impl Drop for Waiting<'_> {
     }
 }
 
+/// What a read does with the session: a metrics read or an incident read.
+type Op<T> =
+    for<'a> fn(&'a mut dyn Reader, &'a ReadSettings) -> BoxFuture<'a, Result<T, ReadError>>;
+
+fn metrics_read<'a>(
+    session: &'a mut dyn Reader,
+    settings: &'a ReadSettings,
+) -> BoxFuture<'a, Result<Snapshot, ReadError>> {
+    session.read(settings)
+}
+
+fn incident_read<'a>(
+    session: &'a mut dyn Reader,
+    settings: &'a ReadSettings,
+) -> BoxFuture<'a, Result<Scene, ReadError>> {
+    session.incident(settings)
+}
+
 /// Clears the in-flight read and a session left in use, whatever way the read task
 /// ends — a panic included, which would otherwise leave every later scrape joining
-/// a read that never finishes.
-struct ReadGuard(Arc<Target>);
+/// a read that never finishes. Dropped while the read still holds the turn.
+struct ReadGuard(Arc<Target>, bool);
+
+impl ReadGuard {
+    fn metrics(target: Arc<Target>) -> ReadGuard {
+        ReadGuard(target, false)
+    }
+
+    fn incident(target: Arc<Target>) -> ReadGuard {
+        ReadGuard(target, true)
+    }
+}
 
 impl Drop for ReadGuard {
     fn drop(&mut self) {
@@ -214,7 +277,11 @@ impl Drop for ReadGuard {
                 "the read panicked; its session is dropped and the next scrape reads anew"
             );
         }
-        *lock(&target.inflight) = None;
+        if self.1 {
+            lock(&target.incidents).inflight = None;
+        } else {
+            *lock(&target.inflight) = None;
+        }
         let mut conn = lock(&target.conn);
         if matches!(conn.slot, Slot::InUse) {
             target.emptied(&mut conn);
@@ -247,6 +314,8 @@ impl Target {
             released: watch::Sender::new(false),
             backoff: Mutex::new(Backoff::default()),
             inflight: Mutex::new(None),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
+            incidents: Mutex::new(Incidents::default()),
             connect_errors: Default::default(),
             losses: Default::default(),
             info: Mutex::new(None),
@@ -363,10 +432,13 @@ impl Target {
         if let Some(read) = inflight.as_ref() {
             return read.clone();
         }
-        let guard = ReadGuard(Arc::clone(self));
+        let guard = ReadGuard::metrics(Arc::clone(self));
         let task = tokio::spawn(async move {
+            // The guard cleans up before the turn passes to another read.
+            let turn = Arc::clone(&guard.0.turn).lock_owned().await;
             let snapshot = guard.0.read().await.map(Arc::new);
             drop(guard);
+            drop(turn);
             snapshot
         });
         let read = async move { task.await.ok().flatten() }.boxed().shared();
@@ -375,6 +447,92 @@ impl Target {
     }
 
     async fn read(self: &Arc<Self>) -> Option<Snapshot> {
+        self.use_session(metrics_read, |s: &Snapshot| (s.engine, s.version.clone()))
+            .await
+    }
+
+    /// The incident view's read of this target: every client session, pid by pid,
+    /// on the target's one session. Joins a read in flight, or serves the last
+    /// result if it is younger than [`INCIDENT_REUSE`]; waits until `deadline` and
+    /// no longer (the read goes on).
+    pub async fn incident(
+        self: &Arc<Self>,
+        deadline: Instant,
+    ) -> Result<Arc<Scene>, IncidentError> {
+        if lock(&self.conn).retired {
+            return Err(IncidentError::Unavailable(
+                "the target was removed by a configuration reload".into(),
+            ));
+        }
+        let read = {
+            let mut incidents = lock(&self.incidents);
+            if let Some((at, scene)) = &incidents.last
+                && at.elapsed() < INCIDENT_REUSE
+            {
+                return Ok(Arc::clone(scene));
+            }
+            match &incidents.inflight {
+                Some(read) => read.clone(),
+                None => {
+                    let this = Arc::clone(self);
+                    let task = tokio::spawn(async move {
+                        let turn = Arc::clone(&this.turn).lock_owned().await;
+                        let guard = ReadGuard::incident(Arc::clone(&this));
+                        let scene = this
+                            .use_session(incident_read, |s: &Scene| {
+                                (s.snapshot.engine, s.snapshot.version.clone())
+                            })
+                            .await
+                            .map(Arc::new);
+                        let result = scene.ok_or_else(|| this.why_no_incident());
+                        {
+                            let mut incidents = lock(&this.incidents);
+                            if let Ok(scene) = &result {
+                                incidents.last = Some((Instant::now(), Arc::clone(scene)));
+                            }
+                        }
+                        drop(guard);
+                        drop(turn);
+                        result
+                    });
+                    let read = async move {
+                        task.await.unwrap_or_else(|_| {
+                            Err(IncidentError::Unavailable(
+                                "the incident read failed".into(),
+                            ))
+                        })
+                    }
+                    .boxed()
+                    .shared();
+                    incidents.inflight = Some(read.clone());
+                    read
+                }
+            }
+        };
+        tokio::time::timeout_at(deadline, read)
+            .await
+            .unwrap_or(Err(IncidentError::Timeout))
+    }
+
+    /// Why an incident read yielded nothing, in words safe to show.
+    fn why_no_incident(&self) -> IncidentError {
+        let connected = matches!(lock(&self.conn).slot, Slot::Idle(_));
+        IncidentError::Unavailable(if connected {
+            "the incident read failed on the exporter's session (the exporter's log says why)"
+                .into()
+        } else {
+            "the exporter holds no session to this target now (see dbconn_up and dbconn_connect_errors_total)".into()
+        })
+    }
+
+    /// Runs `op` on the target's session: takes it (connecting first if there is
+    /// none), replaces it once if it is found dead, and puts it back. `info` names
+    /// the engine and version a successful result shows.
+    async fn use_session<T>(
+        self: &Arc<Self>,
+        op: Op<T>,
+        info: impl Fn(&T) -> (Engine, String),
+    ) -> Option<T> {
         let down = None;
         // At most two attempts: a session found dead (server restarted) is replaced
         // once within the same read, so the first scrape after a restart succeeds.
@@ -383,11 +541,11 @@ impl Target {
             let Some((mut session, fresh)) = self.acquire(generation).await else {
                 return down;
             };
-            match self.watched_read(&mut session, &settings).await {
-                Watched::Done(Ok(snapshot)) => {
-                    *lock(&self.info) = Some((snapshot.engine, snapshot.version.clone()));
+            match self.watched_read(&mut session, &settings, op).await {
+                Watched::Done(Ok(result)) => {
+                    *lock(&self.info) = Some(info(&result));
                     self.put_back(session, generation);
-                    return Some(snapshot);
+                    return Some(result);
                 }
                 Watched::Done(Err(ReadError::Lost(e))) => {
                     self.lost(Loss::Closed);
@@ -428,15 +586,16 @@ impl Target {
     /// statements carry the server's own time limits. Only a session that shows no
     /// sign of life for twice the statement timeout (at least a second) is given
     /// up as hung.
-    async fn watched_read(
+    async fn watched_read<T>(
         &self,
         session: &mut Box<dyn Reader>,
         settings: &ReadSettings,
-    ) -> Watched {
+        op: Op<T>,
+    ) -> Watched<T> {
         let progress = session.progress();
         progress.touch();
         let quiet_limit = (settings.statement_timeout * 2).max(Duration::from_secs(1));
-        let read = session.read(settings).instrument(self.span());
+        let read = op(session.as_mut(), settings).instrument(self.span());
         tokio::pin!(read);
         loop {
             let wake = progress.last() + quiet_limit;
@@ -921,6 +1080,7 @@ mod tests {
             origin_cap: 10,
             statement_timeout: Duration::from_secs(1),
             lock_timeout: Duration::from_millis(500),
+            query_text: None,
         }
     }
 

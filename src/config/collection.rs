@@ -11,7 +11,8 @@
 use std::time::Duration;
 
 use super::ConfigError;
-use super::file::{DurationValue, FileCollection};
+use super::file::{DurationValue, FileCollection, FileIncident};
+use super::incident::IncidentSettings;
 use crate::engines::ReadSettings;
 use crate::target::Policy;
 
@@ -31,6 +32,8 @@ pub struct Collection {
     pub session_mode: SessionMode,
     /// Lazy mode: a session is closed after this long without a read.
     pub session_idle_timeout: Duration,
+    /// The incident view (the file's own `incident:` section).
+    pub incident: IncidentSettings,
 }
 
 /// When a target's session is opened and how long it is kept.
@@ -55,6 +58,7 @@ impl Default for Collection {
             scrape_timeout_offset: Duration::from_millis(250),
             session_mode: SessionMode::Eager,
             session_idle_timeout: Duration::from_secs(600),
+            incident: IncidentSettings::default(),
         }
     }
 }
@@ -66,6 +70,7 @@ impl Collection {
             origin_cap: self.origin_cap,
             statement_timeout: self.statement_timeout,
             lock_timeout: self.lock_timeout,
+            query_text: self.incident.query_text,
         }
     }
 
@@ -126,8 +131,14 @@ fn to_duration(what: &str, value: &DurationValue) -> Result<Duration, ConfigErro
 
 impl Collection {
     /// The defaults, overridden by what the file's `collection:` says, checked.
-    pub(super) fn from_file(file: &FileCollection) -> Result<Collection, ConfigError> {
-        let mut c = Collection::default();
+    pub(super) fn from_file(
+        file: &FileCollection,
+        incident: &FileIncident,
+    ) -> Result<Collection, ConfigError> {
+        let mut c = Collection {
+            incident: IncidentSettings::from_file(incident)?,
+            ..Collection::default()
+        };
         if let Some(cap) = file.origin_cap {
             if cap == 0 || cap > 100_000 {
                 return Err(ConfigError(format!(
@@ -252,7 +263,7 @@ mod tests {
     /// The collection settings from the lines under `collection:` in a file.
     fn from_yaml(lines: &str) -> Result<Collection, String> {
         let file = super::super::file::parse_file(&format!("collection:\n  {lines}\n"))?;
-        Collection::from_file(&file.collection).map_err(|e| e.to_string())
+        Collection::from_file(&file.collection, &file.incident).map_err(|e| e.to_string())
     }
 
     #[test]

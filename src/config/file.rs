@@ -21,6 +21,19 @@ pub(super) struct FileConfig {
     pub(super) targets: Vec<FileTarget>,
     #[serde(default)]
     pub(super) collection: FileCollection,
+    #[serde(default)]
+    pub(super) incident: FileIncident,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct FileIncident {
+    pub(super) enabled: Option<bool>,
+    pub(super) query_text: Option<bool>,
+    pub(super) query_text_max_length: Option<usize>,
+    pub(super) relief_idle_after: Option<DurationValue>,
+    pub(super) relief_active_after: Option<DurationValue>,
+    pub(super) sessions_limit: Option<usize>,
 }
 
 #[derive(Deserialize, Debug)]

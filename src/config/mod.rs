@@ -10,11 +10,13 @@
 
 mod collection;
 mod file;
+mod incident;
 mod targets;
 
 pub use collection::{Collection, SessionMode};
 /// The web configuration file's errors are scrubbed the same way.
 pub(crate) use file::yaml_error;
+pub use incident::IncidentSettings;
 /// Also reads the certificate files a DSN names (`engines::tls`, through `dsn`).
 pub use targets::{Identity, TargetSpec};
 
@@ -42,7 +44,7 @@ impl Config {
             Some(path) => file::read_file(path)?,
             None => file::FileConfig::default(),
         };
-        let collection = Collection::from_file(&file.collection)?;
+        let collection = Collection::from_file(&file.collection, &file.incident)?;
         let targets = targets::targets(&cli.targets, &file.targets, collection.connect_timeout)?;
         validate_telemetry_path(&cli.telemetry_path)?;
         Ok(Config {

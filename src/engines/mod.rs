@@ -17,6 +17,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::time::Instant;
 
+use crate::incident::Scene;
 use crate::model::{ConnectErrorKind, Engine, Snapshot};
 
 /// Classifies an I/O error met while opening the socket or during the handshake.
@@ -76,6 +77,8 @@ pub struct ReadSettings {
     pub origin_cap: usize,
     pub statement_timeout: Duration,
     pub lock_timeout: Duration,
+    /// The incident read's statement text: at most this many characters, or none.
+    pub query_text: Option<usize>,
 }
 
 /// When a session last showed a sign of life: a statement of the current read
@@ -132,6 +135,15 @@ pub trait Reader: Send {
         &'a mut self,
         settings: &'a ReadSettings,
     ) -> BoxFuture<'a, Result<Snapshot, ReadError>>;
+    /// The incident read: a metrics read and every client session, pid by pid, on
+    /// this same session.
+    fn incident<'a>(
+        &'a mut self,
+        settings: &'a ReadSettings,
+    ) -> BoxFuture<'a, Result<Scene, ReadError>> {
+        let _ = settings;
+        async { Err(ReadError::Failed("this engine has no incident read".into())) }.boxed()
+    }
     /// Whether the session is known to be gone (no read can succeed on it).
     fn is_closed(&self) -> bool;
     /// The session's sign of life, shared with the target's watchdog.

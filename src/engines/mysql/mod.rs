@@ -275,5 +275,6 @@ fn test_settings() -> ReadSettings {
         origin_cap: 100,
         statement_timeout: Duration::from_secs(5),
         lock_timeout: Duration::from_millis(500),
+        query_text: None,
     }
 }

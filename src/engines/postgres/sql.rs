@@ -232,6 +232,7 @@ mod tests {
             origin_cap: 10,
             statement_timeout: Duration::from_secs(5),
             lock_timeout: Duration::from_millis(500),
+            query_text: None,
         };
         let v13 = session_setup_sql(130_000, &s);
         assert!(v13.contains("statement_timeout = 5000"));
