@@ -60,6 +60,7 @@ fn postgres() -> Snapshot {
         blocking: Some(Blocking {
             blocked: 2,
             blocking: 1,
+            root_blockers: 0,
             max_lock_wait_seconds: f64::NAN,
         }),
         locks: Some(vec![

@@ -26,6 +26,9 @@ pub struct LockCount {
 pub struct Blocking {
     pub blocked: u64,
     pub blocking: u64,
+    /// Sessions that block others while not waiting on a lock themselves: the
+    /// roots of the lock trees, the ones worth ending.
+    pub root_blockers: u64,
     pub max_lock_wait_seconds: f64,
 }
 

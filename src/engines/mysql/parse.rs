@@ -373,6 +373,7 @@ fn parse_blocking(rows: &[BlockingRow]) -> Blocking {
         Some(r) => Blocking {
             blocked: r.blocked.unwrap_or(0.0) as u64,
             blocking: r.blocking.unwrap_or(0.0) as u64,
+            root_blockers: 0,
             max_lock_wait_seconds: r.max_lock_wait_seconds.unwrap_or(0.0).max(0.0),
         },
         None => Blocking::default(),
@@ -923,6 +924,7 @@ mod tests {
             Blocking {
                 blocked: 2,
                 blocking: 1,
+                root_blockers: 0,
                 max_lock_wait_seconds: 0.0
             }
         );

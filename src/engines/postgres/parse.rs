@@ -88,6 +88,8 @@ pub(super) struct LockRow {
 /// One session waiting on a lock.
 #[derive(Clone, Debug, PartialEq)]
 pub(super) struct BlockingRow {
+    /// The waiting session.
+    pub(super) pid: i32,
     /// The sessions it waits for; none when the lock was granted meanwhile.
     pub(super) blocked_by: Vec<i32>,
     pub(super) wait_seconds: f64,
@@ -326,9 +328,16 @@ pub(super) fn blocking(rows: &[BlockingRow]) -> Blocking {
         blockers.extend(&row.blocked_by);
         max_wait = max_wait.max(row.wait_seconds);
     }
+    // A blocker that waits itself is inside a tree, not at its root.
+    let waiting: HashSet<i32> = rows
+        .iter()
+        .filter(|row| !row.blocked_by.is_empty())
+        .map(|row| row.pid)
+        .collect();
     Blocking {
         blocked,
         blocking: blockers.len() as u64,
+        root_blockers: blockers.difference(&waiting).count() as u64,
         max_lock_wait_seconds: max_wait,
     }
 }
@@ -618,21 +627,25 @@ mod tests {
 
     #[test]
     fn blocking_counts_waiters_and_distinct_blockers() {
-        let row = |blocked_by: Vec<i32>, wait_seconds: f64| BlockingRow {
+        let row = |pid: i32, blocked_by: Vec<i32>, wait_seconds: f64| BlockingRow {
+            pid,
             blocked_by,
             wait_seconds,
         };
+        // 101 waits on 100 and blocks 201: only 100 is a root.
         let b = blocking(&[
-            row(vec![100], 2.0),
-            row(vec![100, 101], 7.5),
+            row(200, vec![100], 2.0),
+            row(201, vec![100, 101], 7.5),
+            row(101, vec![100], 1.0),
             // Granted meanwhile: neither blocked nor counted in the longest wait.
-            row(vec![], 60.0),
+            row(202, vec![], 60.0),
         ]);
         assert_eq!(
             b,
             Blocking {
-                blocked: 2,
+                blocked: 3,
                 blocking: 2,
+                root_blockers: 1,
                 max_lock_wait_seconds: 7.5
             }
         );

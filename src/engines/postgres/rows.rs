@@ -96,8 +96,8 @@ impl TryFrom<&Row> for LockRow {
 impl TryFrom<&Row> for BlockingRow {
     type Error = ColumnError;
     fn try_from(row: &Row) -> Result<BlockingRow, ColumnError> {
-        // Column 0, the waiter's pid, is not needed here.
         Ok(BlockingRow {
+            pid: row.try_get(0)?,
             blocked_by: row.try_get(1)?,
             wait_seconds: row.try_get(2)?,
         })
