@@ -231,6 +231,19 @@ impl Reader for Session {
         .boxed()
     }
 
+    fn incident<'a>(
+        &'a mut self,
+        settings: &'a ReadSettings,
+    ) -> BoxFuture<'a, Result<Scene, ReadError>> {
+        async move {
+            match self {
+                Session::Postgres(s) => s.incident(settings).await,
+                Session::MySql(s) => s.incident(settings).await,
+            }
+        }
+        .boxed()
+    }
+
     fn is_closed(&self) -> bool {
         match self {
             Session::Postgres(s) => s.is_closed(),

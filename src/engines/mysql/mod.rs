@@ -119,6 +119,17 @@ impl Session {
 
     /// One read: the parts this server supports, sent as one batch, their rows
     /// copied out of the driver's and turned into the snapshot.
+    /// The incident read: a metrics read, then every client session pid by pid.
+    pub async fn incident(
+        &mut self,
+        settings: &ReadSettings,
+    ) -> Result<crate::incident::Scene, ReadError> {
+        let _ = settings;
+        Err(ReadError::Failed(
+            "the incident read is not built yet".into(),
+        ))
+    }
+
     pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
         let sql = Arc::clone(&self.sql);
         let parts = self.parts_to_send(&sql);

@@ -162,6 +162,17 @@ impl Session {
 
     /// Two round trips: the first reads what never waits on a catalog lock, the
     /// second what the first found is needed, and the names last.
+    /// The incident read: a metrics read, then every client session pid by pid.
+    pub async fn incident(
+        &mut self,
+        settings: &ReadSettings,
+    ) -> Result<crate::incident::Scene, ReadError> {
+        let _ = settings;
+        Err(ReadError::Failed(
+            "the incident read is not built yet".into(),
+        ))
+    }
+
     pub async fn read(&mut self, read_settings: &ReadSettings) -> Result<Snapshot, ReadError> {
         let Ability::Reads(statements) = &self.ability else {
             return Err(ReadError::Unsupported(format!(
