@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::engines::ReadError;
+use crate::incident::SessionRow;
 use crate::model::{
     Blocking, LimitUse, LockCount, Origin, Privilege, ServerCounters, SessionGroup, State,
 };
@@ -54,6 +55,9 @@ pub(super) enum NameKind {
     Role,
     /// Not a name: whether the role holds `pg_read_all_stats`, in the limit column.
     Privilege,
+    /// A superuser login role (also listed as a role where it has a limit or may
+    /// log in).
+    Superuser,
 }
 
 impl NameKind {
@@ -63,6 +67,7 @@ impl NameKind {
         match tag {
             "p" => NameKind::Privilege,
             "d" => NameKind::Database,
+            "s" => NameKind::Superuser,
             _ => NameKind::Role,
         }
     }
@@ -201,6 +206,8 @@ pub(super) struct Names {
     /// Connection limits (none: -1, left out), sorted by name.
     pub(super) user_limits: Vec<(String, i32)>,
     pub(super) database_limits: Vec<(String, i32)>,
+    /// The superuser login roles' OIDs.
+    pub(super) superusers: HashSet<u32>,
 }
 
 impl Names {
@@ -233,6 +240,10 @@ pub(super) fn names(rows: &[NameRow]) -> Names {
         let (limits, map) = match row.kind {
             NameKind::Privilege => {
                 names.reads_all_stats = Some(row.limit == 1);
+                continue;
+            }
+            NameKind::Superuser => {
+                names.superusers.insert(row.oid);
                 continue;
             }
             NameKind::Database => (&mut names.database_limits, &mut names.databases),
@@ -377,6 +388,120 @@ pub(super) fn privileges(reads_all_stats: Option<bool>, hidden: u64) -> Vec<Priv
             granted: false,
         }],
     }
+}
+
+/// One client session, as the incident statement reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct IncidentRow {
+    pub(super) pid: i32,
+    pub(super) datid: Option<u32>,
+    pub(super) usesysid: Option<u32>,
+    pub(super) application: String,
+    /// Client address, else host name; `''` for a local socket.
+    pub(super) client: String,
+    pub(super) state: Option<String>,
+    pub(super) state_seconds: Option<f64>,
+    pub(super) transaction_seconds: Option<f64>,
+    pub(super) connection_seconds: Option<f64>,
+    pub(super) wait_event_type: Option<String>,
+    pub(super) wait_event: Option<String>,
+    /// `pg_blocking_pids`, only where it was asked (a lock wait); NULL elsewhere.
+    pub(super) blocked_by: Option<Vec<i32>>,
+    /// The role may not see the session's state, times, wait or text.
+    pub(super) hidden: bool,
+    pub(super) own: bool,
+    /// Only when the statement text was asked for.
+    pub(super) query: Option<String>,
+}
+
+/// The incident view's sessions, sorted by pid, named with the names the session
+/// knows. Nobody is marked superuser when the superusers were never read (see
+/// [`incident_notes`]). Walsenders are not client backends, so no row is a
+/// replication connection.
+pub(super) fn incident_sessions(rows: &[IncidentRow], names: &Names) -> Vec<SessionRow> {
+    let mut sessions: Vec<SessionRow> = rows
+        .iter()
+        .map(|row| {
+            let visible = |v: Option<f64>| v.filter(|_| !row.hidden).map(|v| v.max(0.0));
+            SessionRow {
+                pid: i64::from(row.pid),
+                application: row.application.clone(),
+                user: Names::name_of(&names.roles, row.usesysid),
+                database: Names::name_of(&names.databases, row.datid),
+                client: row.client.clone(),
+                state: (!row.hidden).then(|| state_of(row.state.as_deref())),
+                state_seconds: visible(row.state_seconds),
+                transaction_seconds: visible(row.transaction_seconds),
+                connection_seconds: visible(row.connection_seconds),
+                wait_event: wait_event(row.wait_event_type.as_deref(), row.wait_event.as_deref()),
+                blocked_by: {
+                    let mut pids: Vec<i64> = row
+                        .blocked_by
+                        .iter()
+                        .flatten()
+                        .map(|p| i64::from(*p))
+                        .collect();
+                    pids.sort_unstable();
+                    pids.dedup();
+                    pids
+                },
+                query: row.query.clone().filter(|_| !row.hidden),
+                superuser: row
+                    .usesysid
+                    .is_some_and(|oid| names.superusers.contains(&oid)),
+                replication: false,
+                own: row.own,
+            }
+        })
+        .collect();
+    sessions.sort_by_key(|s| s.pid);
+    sessions
+}
+
+/// `Lock:transactionid`, or the type alone where the event is not shown.
+fn wait_event(kind: Option<&str>, event: Option<&str>) -> Option<String> {
+    match (kind, event) {
+        (Some(kind), Some(event)) => Some(format!("{kind}:{event}")),
+        (Some(kind), None) => Some(kind.to_string()),
+        (None, _) => None,
+    }
+}
+
+/// What the incident read could not see, for the reader: hidden sessions and the
+/// privilege that would show them, names or superusers that could not be read.
+pub(super) fn incident_notes(
+    sessions: &[SessionRow],
+    privileges: &[Privilege],
+    names: &Names,
+    names_read_now: bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let hidden = sessions.iter().filter(|s| s.state.is_none()).count();
+    let denied = privileges
+        .iter()
+        .any(|p| p.name == READ_ALL_STATS && !p.granted);
+    if hidden > 0 || denied {
+        notes.push(format!(
+            "{hidden} session(s) of other roles are hidden: the exporter's role lacks \
+             {READ_ALL_STATS} (GRANT pg_monitor TO <role>); their pid, database, user \
+             and application are shown, not their state, times, wait or statement"
+        ));
+    }
+    if !names.loaded {
+        notes.push(
+            "role and database names (pg_roles, pg_database) could not be read on this \
+             session: sessions show oids, and none is known to be a superuser, so no \
+             termination is offered"
+                .to_string(),
+        );
+    } else if !names_read_now {
+        notes.push(
+            "role and database names (pg_roles, pg_database) could not be read now: \
+             names and superusers are those of an earlier read"
+                .to_string(),
+        );
+    }
+    notes
 }
 
 #[cfg(test)]
