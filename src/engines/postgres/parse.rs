@@ -826,4 +826,155 @@ mod tests {
             );
         }
     }
+
+    fn incident_row(pid: i32) -> IncidentRow {
+        IncidentRow {
+            pid,
+            datid: Some(5),
+            usesysid: Some(10),
+            application: "payflow-api".into(),
+            client: "10.0.0.7".into(),
+            state: Some("idle in transaction".into()),
+            state_seconds: Some(12.5),
+            transaction_seconds: Some(13.0),
+            connection_seconds: Some(-0.001),
+            wait_event_type: Some("Client".into()),
+            wait_event: Some("ClientRead".into()),
+            blocked_by: None,
+            hidden: false,
+            own: false,
+            query: None,
+        }
+    }
+
+    #[test]
+    fn names_list_superusers_apart() {
+        let n = names(&[
+            name("r", 10, "app", -1),
+            name("r", 11, "postgres", -1),
+            name("s", 11, "postgres", 0),
+            name("s", 12, "admin", 0),
+        ]);
+        assert_eq!(n.superusers, HashSet::from([11, 12]));
+        // A superuser row is not a role name of its own, nor a limit.
+        assert_eq!(n.roles.len(), 2);
+        assert!(n.user_limits.is_empty());
+        assert_eq!(NameKind::from_tag("s"), NameKind::Superuser);
+    }
+
+    #[test]
+    fn incident_sessions_name_map_and_hide_what_the_role_may_not_see() {
+        let n = names(&[
+            name("d", 5, "shop", -1),
+            name("r", 10, "payflow", -1),
+            name("r", 11, "postgres", -1),
+            name("s", 11, "postgres", 0),
+        ]);
+        let waiter = IncidentRow {
+            state: Some("active".into()),
+            wait_event_type: Some("Lock".into()),
+            wait_event: Some("transactionid".into()),
+            blocked_by: Some(vec![300, 100, 300]),
+            query: Some("UPDATE accounts".into()),
+            ..incident_row(200)
+        };
+        let hidden = IncidentRow {
+            usesysid: Some(11),
+            state: None,
+            state_seconds: None,
+            transaction_seconds: None,
+            connection_seconds: None,
+            wait_event_type: None,
+            wait_event: None,
+            blocked_by: Some(vec![]),
+            hidden: true,
+            // What the server puts there for a hidden session: never shown.
+            query: Some("<insufficient privilege>".into()),
+            ..incident_row(150)
+        };
+        let own = IncidentRow {
+            own: true,
+            datid: Some(77),
+            usesysid: None,
+            state: None,
+            wait_event_type: Some("Activity".into()),
+            wait_event: None,
+            ..incident_row(120)
+        };
+        let sessions = incident_sessions(&[waiter, hidden, own, incident_row(100)], &n);
+        let pids: Vec<i64> = sessions.iter().map(|s| s.pid).collect();
+        assert_eq!(pids, vec![100, 120, 150, 200], "sorted by pid");
+
+        let root = &sessions[0];
+        assert_eq!(root.state, Some(State::IdleInTransaction));
+        assert_eq!(
+            (root.user.as_str(), root.database.as_str()),
+            ("payflow", "shop")
+        );
+        assert_eq!(root.client, "10.0.0.7");
+        assert_eq!(root.wait_event.as_deref(), Some("Client:ClientRead"));
+        assert_eq!(root.state_seconds, Some(12.5));
+        assert_eq!(root.transaction_seconds, Some(13.0));
+        // A session that changed state after the statement began: not negative.
+        assert_eq!(root.connection_seconds, Some(0.0));
+        assert!(root.blocked_by.is_empty());
+        assert!(!root.superuser && !root.replication && !root.own);
+
+        let own = &sessions[1];
+        assert!(own.own);
+        // A visible session without a state still holds a slot: `other`, as counted.
+        assert_eq!(own.state, Some(State::Other));
+        assert_eq!(own.database, "oid:77");
+        assert_eq!(own.user, "unknown");
+        assert_eq!(own.wait_event.as_deref(), Some("Activity"));
+
+        let hidden = &sessions[2];
+        assert_eq!(hidden.state, None);
+        assert_eq!(hidden.user, "postgres");
+        assert!(hidden.superuser);
+        assert_eq!(hidden.query, None);
+        assert_eq!(hidden.state_seconds, None);
+
+        let waiter = &sessions[3];
+        assert_eq!(waiter.state, Some(State::Active));
+        assert_eq!(waiter.wait_event.as_deref(), Some("Lock:transactionid"));
+        assert_eq!(waiter.blocked_by, vec![100, 300]);
+        assert_eq!(waiter.query.as_deref(), Some("UPDATE accounts"));
+
+        // Without names, nobody is a superuser and oids stand in for names.
+        let unnamed = incident_sessions(&[incident_row(1)], &Names::default());
+        assert!(!unnamed[0].superuser);
+        assert_eq!(unnamed[0].user, "oid:10");
+    }
+
+    #[test]
+    fn incident_notes_name_the_missing_privilege_and_unread_names() {
+        let n = names(&[name("r", 10, "payflow", -1)]);
+        let visible = incident_sessions(&[incident_row(1)], &n);
+        let granted = [Privilege {
+            name: READ_ALL_STATS,
+            granted: true,
+        }];
+        assert!(incident_notes(&visible, &granted, &n, true).is_empty());
+
+        let hidden = IncidentRow {
+            hidden: true,
+            ..incident_row(2)
+        };
+        let sessions = incident_sessions(&[incident_row(1), hidden], &n);
+        let denied = privileges(Some(false), 1);
+        let notes = incident_notes(&sessions, &denied, &n, true);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("1 session(s) of other roles are hidden"));
+        assert!(notes[0].contains("pg_read_all_stats (GRANT pg_monitor TO <role>)"));
+        // Denied, though nobody else is connected now: still said.
+        assert_eq!(incident_notes(&visible, &denied, &n, true).len(), 1);
+
+        let notes = incident_notes(&visible, &granted, &Names::default(), false);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("no termination is offered"), "{notes:?}");
+        let notes = incident_notes(&visible, &granted, &n, false);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("those of an earlier read"), "{notes:?}");
+    }
 }

@@ -255,6 +255,8 @@ mod tests {
                 &sql.blocking,
                 &sql.database_stats,
                 &sql.server_settings,
+                &sql.incident,
+                &sql.incident_with_query,
             ] {
                 assert!(!other.contains("pg_database"), "{other}");
                 assert!(!other.contains("pg_roles"), "{other}");
@@ -269,6 +271,40 @@ mod tests {
         }
         let none = Sql::for_version(150_000, &[]);
         assert!(none.activity.contains("ARRAY[]::int8[]"));
+    }
+
+    #[test]
+    fn the_incident_statement_lists_client_backends_and_asks_only_what_it_needs() {
+        for version in [130_000, 150_000, 180_000] {
+            let sql = Sql::for_version(version, &[30.0]);
+            for statement in [&sql.incident, &sql.incident_with_query] {
+                // The sessions the metrics count, from the one function.
+                assert!(statement.contains(&format!("WHERE {CLIENT_BACKEND}")));
+                assert!(statement.contains("FROM pg_catalog.pg_stat_get_activity(NULL) AS s"));
+                assert!(!statement.contains("pg_stat_activity "));
+                // pg_blocking_pids only for a lock waiter, or a hidden session when
+                // the caller says there are waiters.
+                assert!(statement.contains(
+                    "CASE WHEN s.wait_event_type = 'Lock' \
+                            OR (s.backend_type IS NULL AND $1::bool) \
+                          THEN pg_catalog.pg_blocking_pids(s.pid) END"
+                ));
+                assert_eq!(statement.matches("pg_blocking_pids").count(), 1);
+                assert!(statement.contains("s.pid = pg_catalog.pg_backend_pid() AS own"));
+            }
+            // No statement text unless asked for; then cut on the server to a bind
+            // parameter, never to a length baked into the statement.
+            assert!(!sql.incident.contains("query"));
+            assert!(!sql.incident.contains("$2"));
+            assert!(
+                sql.incident_with_query
+                    .contains("pg_catalog.left(s.query, $2::int4)")
+            );
+            assert!(!sql.incident_with_query.contains("left(s.query, 2"));
+        }
+        // Superusers come with the names, from the one statement reading pg_authid.
+        assert!(NAMES.contains("SELECT 's'::text, r.oid"));
+        assert!(NAMES.contains("WHERE r.rolsuper AND r.rolcanlogin"));
     }
 
     #[test]
