@@ -10,8 +10,10 @@ use std::time::Duration;
 
 use dbconn_exporter::incident::{Scene, SessionRow};
 use dbconn_exporter::model::State;
+use support::mariadb::{MariaDb, MariaOptions};
 use support::payflow_mariadb::{
     ExporterConnections, MAX_CONNECTIONS, MONITOR, PAYFLOW, PayFlowMariaDb, WAITER_UPDATE,
+    target_for,
 };
 use tokio::time::Instant;
 
@@ -177,4 +179,49 @@ async fn statement_text_is_truncated_when_enabled() {
     // The setting changed on the same session.
     assert_eq!(p.exporter_connections().await, ONE_CONNECTION);
     p.release().await;
+}
+
+/// An account with no PROCESS, no read of `mysql.user`, on a server without
+/// performance_schema: the scene lists the account's own threads, and each thing
+/// it could not read is a note naming what is missing.
+#[tokio::test]
+async fn without_privileges_the_scene_lists_its_own_threads_and_says_why() {
+    let db = MariaDb::start(MariaOptions::default());
+    db.exec(
+        "CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'; \
+         CREATE USER 'app'@'%' IDENTIFIED BY 'pw'",
+    )
+    .await;
+    let _app = db.connect_many(2, "app", "pw").await;
+    let _sibling = db.connect("monitor", "pw", None).await.unwrap();
+    let (target, _, _) = target_for(&db.dsn(MONITOR, "pw"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let scene = loop {
+        let scene = target
+            .incident(Instant::now() + Duration::from_secs(10))
+            .await
+            .expect("the incident read");
+        // The exporter, its account's other session, and the two app sessions
+        // counted as hidden (the harness's own session may still be closing).
+        if scene.snapshot.sessions.by_state.total() == 4 {
+            break scene;
+        }
+        assert!(Instant::now() < deadline, "{scene:#?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(scene.sessions.len(), 2, "{:#?}", scene.sessions);
+    assert!(scene.sessions.iter().all(|r| r.user == MONITOR));
+    assert_eq!(scene.sessions.iter().filter(|r| r.own).count(), 1);
+    assert_eq!(
+        scene.snapshot.sessions.by_state.get(State::Other),
+        2,
+        "the app sessions, hidden"
+    );
+    assert!(scene.sessions.iter().all(|r| !r.superuser));
+    let notes = scene.notes.join("\n");
+    assert!(notes.contains("GRANT PROCESS ON *.*"), "{notes}");
+    assert!(notes.contains("performance_schema"), "{notes}");
+    assert!(notes.contains("Superusers are not known"), "{notes}");
+    assert!(notes.contains("mysql.user"), "{notes}");
+    assert_eq!(scene.notes.len(), 3, "{notes}");
 }

@@ -112,13 +112,7 @@ impl PayFlowMariaDb {
         wait_for_count(&mut watcher, OTHER_CLIENTS, 0, "only the console left").await;
 
         let dsn = db.dsn(MONITOR, "pw");
-        let cli = Cli::try_parse_from(["dbconn_exporter", "--target", dsn.as_str()])
-            .unwrap_or_else(|e| panic!("the flags: {e}"));
-        let config = Config::load(&cli).unwrap_or_else(|e| panic!("the configuration: {e}"));
-        let settings = config.collection.read_settings();
-        let policy = config.collection.policy();
-        let spec = config.targets.into_iter().next().expect("the one target");
-        let target = Target::new(spec.name, spec.connector, settings.clone(), policy.clone());
+        let (target, settings, policy) = target_for(&dsn);
         let report = target
             .report(Instant::now() + Duration::from_secs(30))
             .await;
@@ -293,6 +287,20 @@ pub struct ExporterConnections {
     pub ever: i64,
 }
 
+/// The exporter's target for `dsn`, built as the exporter builds it from
+/// `--target <dsn>` and nothing else, with the settings and policy it got. No
+/// session is opened until it is first read.
+pub fn target_for(dsn: &str) -> (Arc<Target>, ReadSettings, Policy) {
+    let cli = Cli::try_parse_from(["dbconn_exporter", "--target", dsn])
+        .unwrap_or_else(|e| panic!("the flags: {e}"));
+    let config = Config::load(&cli).unwrap_or_else(|e| panic!("the configuration: {e}"));
+    let settings = config.collection.read_settings();
+    let policy = config.collection.policy();
+    let spec = config.targets.into_iter().next().expect("the one target");
+    let target = Target::new(spec.name, spec.connector, settings.clone(), policy.clone());
+    (target, settings, policy)
+}
+
 /// The one number `sql` returns (NULL is 0).
 pub async fn scalar(c: &mut mysql_async::Conn, sql: &str) -> i64 {
     c.query_first::<Option<i64>, _>(sql)
@@ -326,7 +334,7 @@ pub async fn wait_for_count(w: &mut mysql_async::Conn, sql: &str, expected: i64,
             return;
         }
         if Instant::now() >= deadline {
-            let threads: Vec<(i64, String, String, Option<String>, Option<String>)> = w
+            let threads: Vec<mysql_async::Row> = w
                 .query("SELECT ID, USER, COMMAND, STATE, INFO FROM information_schema.PROCESSLIST")
                 .await
                 .unwrap_or_default();
