@@ -8,6 +8,7 @@ pub mod http;
 pub mod mariadb;
 pub mod openmetrics;
 pub mod payflow;
+pub mod payflow_mariadb;
 pub mod pg;
 pub mod proc;
 pub mod prometheus;
