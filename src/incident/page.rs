@@ -204,13 +204,17 @@ pub fn render(report: &Report, now_unix_seconds: f64, view: View) -> String {
     );
     let age = (now_unix_seconds - report.read_at_unix_seconds).max(0.0);
     let target = url_encode(&report.target);
+    let exact = if age >= 60.0 {
+        format!(" ({age:.0} s)")
+    } else {
+        String::new()
+    };
     out.push_str(&format!(
-        "<h1>{}</h1><p class=\"meta\">{} {} · read {} ago ({:.0} s) · ",
+        "<h1>{}</h1><p class=\"meta\">{} {} · read {} ago{exact} · ",
         escape(&report.target),
         escape(&report.engine),
         escape(&report.version),
         duration(Some(age)),
-        age
     ));
     if view.refresh {
         out.push_str(&format!(
@@ -273,15 +277,15 @@ fn notes(out: &mut String, notes: &[String]) {
 }
 
 fn states(out: &mut String, states: &BTreeMap<String, u64>) {
-    out.push_str("<h2>States</h2><div class=\"scroll\"><table><tr>");
-    for name in states.keys() {
-        out.push_str(&format!("<th>{}</th>", escape(name)));
+    // One state a row: narrow enough for a phone held upright.
+    out.push_str("<h2>States</h2><table>");
+    for (name, count) in states {
+        out.push_str(&format!(
+            "<tr><th>{}</th><td>{count}</td></tr>",
+            escape(name)
+        ));
     }
-    out.push_str("</tr><tr>");
-    for count in states.values() {
-        out.push_str(&format!("<td>{count}</td>"));
-    }
-    out.push_str("</tr></table></div>");
+    out.push_str("</table>");
 }
 
 fn relief(out: &mut String, report: &Report) {
@@ -614,7 +618,10 @@ mod tests {
         assert!(page.contains("<section class=\"crit\">"));
         assert!(page.contains("99.0 %"));
         assert!(page.contains("class=\"fill w100\""));
-        assert!(page.contains("read 12s ago (12 s)"));
+        assert!(page.contains("read 12s ago · "));
+        assert!(page.contains("<tr><th>idle</th><td>90</td></tr>"));
+        let later = render(&report(), 1303.0, View { refresh: true });
+        assert!(later.contains("read 5m 03s ago (303 s) · "));
         // 5002 waits behind 5001, which waits on the root 4242: nested.
         assert!(page.contains(
             "<ul class=\"tree\"><li>pid 5001 waits 1m 10s<ul class=\"tree\"><li>pid 5002 waits 1m 00s</li></ul></li></ul>"
