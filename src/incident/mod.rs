@@ -23,6 +23,7 @@
 pub mod analyze;
 pub mod report;
 pub mod scene;
+pub mod text;
 
 pub use analyze::{Options, analyze};
 pub use report::Report;
