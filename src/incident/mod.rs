@@ -21,6 +21,7 @@
 //! for a bug.
 
 pub mod analyze;
+pub mod fetch;
 pub mod report;
 pub mod scene;
 pub mod text;
