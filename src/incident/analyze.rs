@@ -156,9 +156,16 @@ fn says_superusers_unknown(note: &str) -> bool {
     let note = note.to_lowercase();
     note.contains(SUPERUSERS_UNKNOWN_NOTE)
         || (note.contains("superuser")
-            && ["could not", "cannot", "can't", "unknown", "not identified"]
-                .iter()
-                .any(|w| note.contains(w)))
+            && [
+                "could not",
+                "cannot",
+                "can't",
+                "unknown",
+                "not identified",
+                "no termination",
+            ]
+            .iter()
+            .any(|w| note.contains(w)))
 }
 
 fn view(s: &SessionRow) -> SessionView {
@@ -1333,6 +1340,18 @@ pub(crate) mod tests {
 
     #[test]
     fn no_termination_when_superusers_could_not_be_identified() {
+        // The PostgreSQL read's own words, and the generic ones.
+        for note in [
+            "role and database names (pg_roles, pg_database) could not be read on this session: sessions show oids, and none is known to be a superuser, so no termination is offered",
+            "superusers could not be identified",
+        ] {
+            let mut s = scene(Engine::PostgreSql, 103, 3, PG_OFF, payflow_sessions());
+            s.notes.push(note.into());
+            assert!(
+                analyze("t", &s, &Options::default()).relief.is_empty(),
+                "{note}"
+            );
+        }
         let mut s = scene(Engine::PostgreSql, 103, 3, PG_OFF, payflow_sessions());
         s.notes
             .push("superusers could not be identified (pg_authid is not readable)".into());
