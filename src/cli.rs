@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Args, Parser, Subcommand};
 
 /// The default listen port. The Prometheus "default port allocations" list has no
 /// free port left in 9100–9999; see the README for the choice.
@@ -82,6 +82,67 @@ pub struct Cli {
     #[arg(long = "web.enable-lifecycle", env = "DBCONN_WEB_ENABLE_LIFECYCLE",
           value_parser = clap::builder::BoolishValueParser::new())]
     pub web_enable_lifecycle: bool,
+
+    /// Without a command the exporter serves; `incident` prints one report and exits.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum Command {
+    /// Print the incident view of one target (who holds the connections, who blocks
+    /// whom, advice and relief statements) and exit. With --exporter it asks a
+    /// running exporter, which reads through the session it already holds (no new
+    /// database login); without, it opens one session to the DSN itself.
+    Incident(IncidentArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct IncidentArgs {
+    /// Base URL of a running exporter (http[s]://host:port[/prefix]). Without it,
+    /// --target is a DSN and one session is opened to it.
+    #[arg(long, value_name = "URL")]
+    pub exporter: Option<String>,
+
+    /// With --exporter, the target's name there; without, the database's DSN
+    /// ([NAME=]DSN).
+    #[arg(long, value_name = "NAME|DSN")]
+    pub target: String,
+
+    /// `text` for a terminal, `json` for the report as the API serves it.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    pub output: String,
+
+    /// With --exporter over https: trust the CA certificates in this PEM file
+    /// instead of the bundled Mozilla roots.
+    #[arg(long = "ca-file", value_name = "FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// With --exporter: the basic authentication user; the password is read from
+    /// DBCONN_INCIDENT_PASSWORD.
+    #[arg(long = "basic-auth-user", value_name = "USER")]
+    pub basic_auth_user: Option<String>,
+
+    /// How long to wait for the report (connect and read), in seconds.
+    #[arg(long = "timeout", value_name = "SECONDS", default_value_t = 30.0,
+          value_parser = parse_timeout)]
+    pub timeout: f64,
+
+    /// Without --exporter: the configuration file whose `collection:` and
+    /// `incident:` settings the read uses (its targets are ignored).
+    #[arg(long = "config.file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let secs: f64 = s
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(0.1..=3600.0).contains(&secs) {
+        return Err(format!("must be between 0.1 and 3600 seconds, got {s}"));
+    }
+    Ok(secs)
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 //!
 //! | module | its one job |
 //! |---|---|
-//! | `main.rs` | flags → configuration → serve |
+//! | `main.rs` | flags → configuration → serve, or the `incident` command |
 //! | [`cli`] | the flags and their environment variables |
 //! | [`config`] | the configuration file, its durations and checks, targets from DSNs |
 //! | [`dsn`] | connection strings: their syntax, and the passwords in them |
@@ -14,6 +14,7 @@
 //! | [`server`] | HTTP routes, a scrape's deadline, signals, connection bounds |
 //! | [`web`] | `--web.config.file`: TLS, basic auth and headers in front of every route |
 //! | [`reload`] | the configuration being served, swapped on SIGHUP or `POST /-/reload`: which targets keep their session |
+//! | [`incident_command`] | the `incident` command: a report from a running exporter, or from one session of its own |
 //! | [`target`] | one database: its one session, connect attempts, backoff, the shared read |
 //! | [`engines`] | the seam between a target and a database; `postgres/` and `mysql/` each hold `connect`, `sql`, `parse` and the read |
 //! | [`model`] | the types every stage shares: the snapshot of a read, a target's report |
@@ -69,6 +70,7 @@ pub mod engines;
 pub mod exposition;
 pub mod files;
 pub mod incident;
+pub mod incident_command;
 pub mod logging;
 pub mod model;
 pub mod reload;

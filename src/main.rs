@@ -1,4 +1,4 @@
-//! flags → config → serve.
+//! flags → config → serve, or the `incident` command.
 
 #![deny(
     clippy::unwrap_used,
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use clap::Parser;
 
-use dbconn_exporter::cli::Cli;
+use dbconn_exporter::cli::{Cli, Command};
 use dbconn_exporter::config::Config;
 use dbconn_exporter::{logging, server};
 
@@ -35,6 +35,9 @@ static MALLOC_CONF: MallocConf = MallocConf(c"dirty_decay_ms:0,muzzy_decay_ms:0"
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(Command::Incident(args)) = &cli.command {
+        return incident(&cli, args);
+    }
     let config = match Config::load(&cli) {
         Ok(c) => c,
         Err(e) => {
@@ -83,6 +86,47 @@ fn main() -> ExitCode {
         Err(e) => {
             tracing::error!(error = %e, "exiting");
             eprintln!("dbconn_exporter: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The `incident` command: one report to stdout, errors to stderr, exit 1 on error.
+fn incident(cli: &Cli, args: &dbconn_exporter::cli::IncidentArgs) -> ExitCode {
+    // Warnings (a refused connect and why) go to stderr; the report alone to stdout.
+    let level = if cli.log_level == "info" {
+        "warn"
+    } else {
+        cli.log_level.as_str()
+    };
+    logging::init(level, &cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("dbconn_exporter incident: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(dbconn_exporter::incident_command::run(args));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
+        Ok(out) => {
+            use std::io::Write;
+            let mut stdout = std::io::stdout().lock();
+            if stdout
+                .write_all(out.as_bytes())
+                .and_then(|()| stdout.flush())
+                .is_err()
+            {
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("dbconn_exporter incident: {e}");
             ExitCode::FAILURE
         }
     }

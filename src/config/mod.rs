@@ -56,6 +56,26 @@ impl Config {
     }
 }
 
+/// The `incident --target DSN` command's one target and the collection settings it
+/// reads with: the DSN goes through the same checks as a `--target` flag, and the
+/// collection and `incident:` settings come from `config_file` when one is given
+/// (its targets are not used).
+pub fn incident_target(
+    dsn: &str,
+    config_file: Option<&std::path::Path>,
+) -> Result<(TargetSpec, Collection), ConfigError> {
+    let file = match config_file {
+        Some(path) => file::read_file(path)?,
+        None => file::FileConfig::default(),
+    };
+    let collection = Collection::from_file(&file.collection, &file.incident)?;
+    let mut targets = targets::targets(&[dsn.to_string()], &[], collection.connect_timeout)?;
+    let spec = targets
+        .pop()
+        .ok_or_else(|| ConfigError("no target given".into()))?;
+    Ok((spec, collection))
+}
+
 /// Checks `--web.telemetry-path`. It becomes a route, and the router reads `:name`,
 /// `{name}` and `*name` as parameters (`/{x}` would serve metrics on every path, `/:x`
 /// panics at start): only literal segments of unreserved URL characters are taken.

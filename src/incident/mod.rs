@@ -22,9 +22,11 @@
 //! for a bug.
 
 pub mod analyze;
+pub mod fetch;
 pub mod page;
 pub mod report;
 pub mod scene;
+pub mod text;
 
 pub use analyze::{Options, analyze};
 pub use report::Report;
