@@ -1084,6 +1084,7 @@ mod tests {
                     snapshot,
                     sessions: Vec::new(),
                     notes: Vec::new(),
+                    superusers_known: true,
                     read_at_unix_seconds: 0.0,
                 })
             }

@@ -17,6 +17,9 @@ pub struct Scene {
     /// What the read could not see, in words for the reader (a missing privilege,
     /// a part that failed). Never a secret.
     pub notes: Vec<String>,
+    /// Whether the read could tell superusers apart. When it could not, no session
+    /// is offered for termination or cancelling: it might be an administrator's.
+    pub superusers_known: bool,
     /// When the read was made, in seconds since the Unix epoch.
     pub read_at_unix_seconds: f64,
 }

@@ -197,6 +197,7 @@ impl Session {
             snapshot,
             sessions: scene::sessions(&threads, &waits, &applications, superusers.as_ref()),
             notes,
+            superusers_known: superusers.is_some(),
             read_at_unix_seconds,
         })
     }

@@ -217,6 +217,7 @@ impl Session {
             snapshot,
             sessions,
             notes,
+            superusers_known: names.loaded,
             read_at_unix_seconds,
         })
     }
