@@ -39,6 +39,13 @@
 //! 6. [`exposition::encode`] writes every report in the format the client accepts,
 //!    and the server sends the bytes.
 //!
+//! Beside it, on demand: `GET /api/v1/incident` or `/incident` (`server::incident`)
+//! asks [`target::Target::incident`], which takes the same session in turn with the
+//! metrics reads and calls the engine's `Reader::incident` (a metrics read, then
+//! every client session pid by pid) into an [`incident::Scene`];
+//! [`incident::analyze`] turns it into the [`incident::Report`] that the JSON, the
+//! page and the `incident` command show.
+//!
 //! # Invariants
 //!
 //! - **One connection per target**, counting one still logging in: a monitor must
@@ -47,6 +54,8 @@
 //!   scrape that gives up does not cancel it for the others.
 //! - **Fresh per scrape**: no background polling and no cache; what a scrape shows
 //!   was read while it waited.
+//!   (The incident view alone reuses a read for two seconds, so that any number of
+//!   viewers costs one read.)
 //! - **Nothing silent**: a part of a read that fails says so
 //!   (`dbconn_scrape_collector_success`), a hidden session is still counted, and no
 //!   password reaches a log, a label or an HTTP body.
