@@ -101,6 +101,8 @@ pub enum Command {
 pub struct IncidentArgs {
     /// Base URL of a running exporter (http[s]://host:port[/prefix]). Without it,
     /// --target is a DSN and one session is opened to it.
+    // The brackets are the help text's notation, not a doc link.
+    #[allow(rustdoc::broken_intra_doc_links)]
     #[arg(long, value_name = "URL")]
     pub exporter: Option<String>,
 

@@ -43,7 +43,7 @@
 //! asks [`target::Target::incident`], which takes the same session in turn with the
 //! metrics reads and calls the engine's `Reader::incident` (a metrics read, then
 //! every client session pid by pid) into an [`incident::Scene`];
-//! [`incident::analyze`] turns it into the [`incident::Report`] that the JSON, the
+//! [`incident::analyze()`] turns it into the [`incident::Report`] that the JSON, the
 //! page and the `incident` command show.
 //!
 //! # Invariants

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | [`scene`] | what an engine reads: every client session, engine-neutral |
 //! | [`report`] | the versioned JSON schema the API serves and the command reads |
-//! | [`analyze`] | scene → report: holders, the lock tree, advice, relief statements |
+//! | [`mod@analyze`] | scene → report: holders, the lock tree, advice, relief statements |
 //! | [`page`] | report → the HTML page, escaped, under a hash-only content policy |
 //!
 //! Relief statements are printed, never executed: the exporter's role is meant to
