@@ -116,6 +116,7 @@ for _ in 1 2 3 4 5; do
   fi
 done
 [ "$pg_started" = 1 ] || { cat "$work/postgres.log" >&2; die "PostgreSQL did not start"; }
+say "PostgreSQL on 127.0.0.1:$pgport: max_connections 100, 3 reserved for superusers, so 97 ordinary slots"
 
 admin() { psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U postgres -d payflow -tA "$@"; }
 psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$pgport" -U postgres -d postgres \
@@ -180,10 +181,10 @@ wait
 EOF
 # One process group for every client, so that one signal ends them all; the row
 # lock is taken before anyone queues behind it.
-setsid bash "$work/clients.sh" holder </dev/null &
+setsid bash "$work/clients.sh" holder </dev/null >>"$work/clients.log" 2>&1 &
 client_groups+=($!)
 wait_for "the row lock" "SELECT count(*) = 1 FROM pg_stat_activity WHERE application_name = 'batch-processor' AND state = 'idle in transaction'"
-setsid bash "$work/clients.sh" rest </dev/null &
+setsid bash "$work/clients.sh" rest </dev/null >>"$work/clients.log" 2>&1 &
 client_groups+=($!)
 wait_for "96 application sessions" "SELECT count(*) = 96 FROM pg_stat_activity WHERE usename = 'payflow'"
 wait_for "three sessions waiting on the row lock" \
