@@ -41,6 +41,7 @@ declare -A packages=(
   [curl]=curl                                 # tests/web.rs (TLS and basic auth), scripts/check-packaging.py
   [openssl]=openssl                           # tests/web.rs: test certificates, s_client
   [htpasswd]=apache2-utils                    # tests/web.rs: bcrypt hashes as the README makes them
+  [chromium]=chromium                         # tests/incident_http.rs: the incident page in a real browser
 )
 missing=()
 for cmd in "${!packages[@]}"; do

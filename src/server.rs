@@ -9,6 +9,7 @@
 
 mod connections;
 mod discovery;
+mod incident;
 
 pub use connections::DEFAULT_MAX_CONNECTIONS;
 
@@ -72,6 +73,8 @@ pub async fn serve(cli: Cli, config: Config) -> Result<(), String> {
         .route(&telemetry_path, get(metrics))
         .route("/probe", get(probe))
         .route("/discovery", get(discover))
+        .route("/api/v1/incident", get(incident::api))
+        .route("/incident", get(incident::page))
         .route("/-/healthy", get(|| async { "Healthy\n" }))
         .route("/-/ready", get(|| async { "Ready\n" }))
         .route("/-/reload", post(reload))
@@ -286,13 +289,18 @@ async fn landing(State(app): State<Arc<App>>) -> Html<String> {
     } else {
         "every target"
     };
+    let incident = served.collection.incident.enabled;
     let mut probes = String::new();
     for t in &served.targets {
         let name = html_escape(t.name());
         let query = url_encode(t.name());
-        probes.push_str(&format!(
-            "<li><a href=\"/probe?target={query}\">{name}</a></li>"
-        ));
+        probes.push_str(&format!("<li><a href=\"/probe?target={query}\">{name}</a>"));
+        if incident {
+            probes.push_str(&format!(
+                " · <a href=\"/incident?target={query}\">incident view</a>"
+            ));
+        }
+        probes.push_str("</li>");
     }
     Html(format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>dbconn_exporter</title></head>\

@@ -962,6 +962,11 @@ mod tests {
         connects: AtomicUsize,
         open: Arc<AtomicUsize>,
         peak: Arc<AtomicUsize>,
+        /// Incident reads made.
+        incidents: AtomicUsize,
+        /// Reads of either kind using a session now, and the most at once.
+        busy: AtomicUsize,
+        busy_peak: AtomicUsize,
     }
 
     impl Fake {
@@ -975,6 +980,9 @@ mod tests {
                 connects: AtomicUsize::new(0),
                 open: Arc::new(AtomicUsize::new(0)),
                 peak: Arc::new(AtomicUsize::new(0)),
+                incidents: AtomicUsize::new(0),
+                busy: AtomicUsize::new(0),
+                busy_peak: AtomicUsize::new(0),
             })
         }
 
@@ -1022,6 +1030,34 @@ mod tests {
         }
     }
 
+    impl FakeSession {
+        /// What a read of either kind does, counted as a use of the session.
+        async fn answer(&mut self) -> Result<Snapshot, ReadError> {
+            let busy = self.fake.busy.fetch_add(1, Ordering::SeqCst) + 1;
+            self.fake.busy_peak.fetch_max(busy, Ordering::SeqCst);
+            let result = self.behave().await;
+            self.fake.busy.fetch_sub(1, Ordering::SeqCst);
+            result
+        }
+
+        async fn behave(&mut self) -> Result<Snapshot, ReadError> {
+            let behaviour = *lock(&self.fake.behaviour);
+            match behaviour {
+                Behaviour::Answer(d) => {
+                    let end = Instant::now() + d;
+                    while Instant::now() < end {
+                        tokio::time::sleep(Duration::from_millis(100).min(d)).await;
+                        self.progress.touch();
+                    }
+                    Ok(snapshot())
+                }
+                Behaviour::Panic => panic!("a bug in a parser"),
+                Behaviour::Hang => std::future::pending().await,
+                Behaviour::Unsupported => Err(ReadError::Unsupported("too old".into())),
+            }
+        }
+    }
+
     impl Reader for FakeSession {
         fn read<'a>(
             &'a mut self,
@@ -1031,20 +1067,25 @@ mod tests {
                 self.fake
                     .read_cap
                     .store(settings.origin_cap, Ordering::SeqCst);
-                let behaviour = *lock(&self.fake.behaviour);
-                match behaviour {
-                    Behaviour::Answer(d) => {
-                        let end = Instant::now() + d;
-                        while Instant::now() < end {
-                            tokio::time::sleep(Duration::from_millis(100).min(d)).await;
-                            self.progress.touch();
-                        }
-                        Ok(snapshot())
-                    }
-                    Behaviour::Panic => panic!("a bug in a parser"),
-                    Behaviour::Hang => std::future::pending().await,
-                    Behaviour::Unsupported => Err(ReadError::Unsupported("too old".into())),
-                }
+                self.answer().await
+            }
+            .boxed()
+        }
+        fn incident<'a>(
+            &'a mut self,
+            _settings: &'a ReadSettings,
+        ) -> BoxFuture<'a, Result<Scene, ReadError>> {
+            async move {
+                self.fake.incidents.fetch_add(1, Ordering::SeqCst);
+                let snapshot = self.answer().await?;
+                Ok(Scene {
+                    engine: snapshot.engine,
+                    version: snapshot.version.clone(),
+                    snapshot,
+                    sessions: Vec::new(),
+                    notes: Vec::new(),
+                    read_at_unix_seconds: 0.0,
+                })
             }
             .boxed()
         }
@@ -1115,6 +1156,81 @@ mod tests {
 
     fn in_(d: u64) -> Instant {
         Instant::now() + Duration::from_millis(d)
+    }
+
+    fn incidents(fake: &Fake) -> usize {
+        fake.incidents.load(Ordering::SeqCst)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn incident_reads_are_shared_and_reused_for_a_while() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(300)));
+        let t = target(&fake);
+        let viewers = futures::future::join_all((0..20).map(|_| t.incident(in_(5_000)))).await;
+        assert!(viewers.iter().all(Result::is_ok));
+        assert_eq!(incidents(&fake), 1, "twenty viewers, one read");
+        tokio::time::sleep(INCIDENT_REUSE / 2).await;
+        assert!(t.incident(in_(5_000)).await.is_ok());
+        assert_eq!(incidents(&fake), 1, "reused while young");
+        tokio::time::sleep(INCIDENT_REUSE).await;
+        assert!(t.incident(in_(5_000)).await.is_ok());
+        assert_eq!(incidents(&fake), 2, "read anew once stale");
+        assert_eq!(connects(&fake), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn incident_and_metrics_reads_take_the_session_in_turn() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(200)));
+        let t = target(&fake);
+        for _ in 0..5 {
+            let scrapes = futures::future::join_all((0..4).map(|_| t.report(in_(5_000))));
+            let views = futures::future::join_all((0..4).map(|_| t.incident(in_(5_000))));
+            let (reports, scenes) = tokio::join!(scrapes, views);
+            assert!(reports.iter().all(|r| r.snapshot().is_some()));
+            assert!(scenes.iter().all(Result::is_ok));
+            tokio::time::sleep(INCIDENT_REUSE).await;
+        }
+        assert_eq!(fake.busy_peak.load(Ordering::SeqCst), 1, "reads overlapped");
+        assert_eq!(fake.peak.load(Ordering::SeqCst), 1, "one connection");
+        assert_eq!(incidents(&fake), 5);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_incident_read_times_out_alone_and_goes_on() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_secs(3)));
+        let t = target(&fake);
+        assert_eq!(
+            t.incident(in_(1_000)).await.err(),
+            Some(IncidentError::Timeout)
+        );
+        // The read went on: a patient viewer gets its result, no second read.
+        assert!(t.incident(in_(5_000)).await.is_ok());
+        assert_eq!(incidents(&fake), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_incident_read_that_fails_is_not_reused() {
+        let fake = Fake::new(Behaviour::Unsupported);
+        let t = target(&fake);
+        assert!(matches!(
+            t.incident(in_(5_000)).await,
+            Err(IncidentError::Unavailable(_))
+        ));
+        *lock(&fake.behaviour) = Behaviour::Answer(Duration::from_millis(10));
+        assert!(t.incident(in_(5_000)).await.is_ok());
+        assert_eq!(incidents(&fake), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_retired_target_has_no_incident_view() {
+        let fake = Fake::new(Behaviour::Answer(Duration::from_millis(10)));
+        let t = target(&fake);
+        t.retire().await;
+        assert!(matches!(
+            t.incident(in_(5_000)).await,
+            Err(IncidentError::Unavailable(_))
+        ));
+        assert_eq!(connects(&fake), 0);
     }
 
     #[tokio::test(start_paused = true)]

@@ -91,6 +91,8 @@ fn validate_telemetry_path(path: &str) -> Result<(), ConfigError> {
         "/-/healthy",
         "/-/ready",
         "/-/reload",
+        "/incident",
+        "/api/v1/incident",
     ]
     .contains(&path)
     {
@@ -283,6 +285,8 @@ mod tests {
             "/discovery",
             "/-/ready",
             "/-/reload",
+            "/incident",
+            "/api/v1/incident",
             "/ü",
         ] {
             let err = validate_telemetry_path(bad).unwrap_err().to_string();

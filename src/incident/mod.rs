@@ -15,12 +15,14 @@
 //! | [`scene`] | what an engine reads: every client session, engine-neutral |
 //! | [`report`] | the versioned JSON schema the API serves and the command reads |
 //! | [`analyze`] | scene → report: holders, the lock tree, advice, relief statements |
+//! | [`page`] | report → the HTML page, escaped, under a hash-only content policy |
 //!
 //! Relief statements are printed, never executed: the exporter's role is meant to
 //! be read-only, and a monitor that kills sessions on its own is an outage waiting
 //! for a bug.
 
 pub mod analyze;
+pub mod page;
 pub mod report;
 pub mod scene;
 

@@ -7,6 +7,8 @@ pub mod exporter;
 pub mod http;
 pub mod mariadb;
 pub mod openmetrics;
+pub mod payflow;
+pub mod payflow_mariadb;
 pub mod pg;
 pub mod proc;
 pub mod prometheus;

@@ -5,7 +5,8 @@
 //!   errors mean.
 //! - `sql`: which statements a flavour, version and set of privileges gets.
 //! - `parse`: from the rows of a read to the snapshot, over plain row structs.
-//! - here: the session, and its read as one round trip.
+//! - `scene`: from the rows of an incident read to its sessions, likewise.
+//! - here: the session, its read as one round trip, and the incident read.
 //!
 //! Why the SQL looks the way it does:
 //! - Sessions are aggregated in SQL (one row per database, user, client host,
@@ -33,10 +34,18 @@
 //!   server holds against `max_connections`) as hidden, and the refused parts are
 //!   not sent. Which case applies is found once, at connect.
 //!
+//! - The incident read lists threads one by one, so it is only made on demand: the
+//!   metrics read first (the usage it shows is the metrics' own), then the threads
+//!   with their InnoDB transaction, who waits for whom, the `program_name` connect
+//!   attributes and the superusers. A thread's waits come from the lock views and
+//!   its transaction's age from `INNODB_TRX`, both needing `PROCESS`; without it the
+//!   view lists the account's own threads and says so.
+//!
 //! What a read costs the server is measured by `cargo bench --bench peers`.
 
 mod connect;
 mod parse;
+mod scene;
 mod sql;
 
 use std::collections::{HashMap, HashSet};
@@ -56,6 +65,8 @@ use crate::model::{ReadPart, Snapshot};
 pub struct Session {
     conn: Conn,
     server: parse::Server,
+    /// The version the statements are picked by.
+    version: Version,
     sql: Arc<Sql>,
     lost: bool,
     /// Parts of the read this server does not support, skipped for the rest of the
@@ -93,6 +104,7 @@ impl Session {
                 version,
                 visibility,
             },
+            version: v,
             sql: Arc::new(sql),
             lost: false,
             unsupported: HashSet::new(),
@@ -117,19 +129,93 @@ impl Session {
         let _ = tokio::time::timeout(Duration::from_millis(500), self.conn.disconnect()).await;
     }
 
-    /// One read: the parts this server supports, sent as one batch, their rows
-    /// copied out of the driver's and turned into the snapshot.
-    /// The incident read: a metrics read, then every client session pid by pid.
+    /// The incident read: a metrics read, then every listed thread one by one, on
+    /// this session and under its statement and lock time limits.
+    ///
+    /// Its statements go one at a time, each answer read to its end before the
+    /// next is sent: the read is on demand and rare, and each statement other than
+    /// the thread list may fail alone (a view not readable) and become a note.
     pub async fn incident(
         &mut self,
         settings: &ReadSettings,
     ) -> Result<crate::incident::Scene, ReadError> {
-        let _ = settings;
-        Err(ReadError::Failed(
-            "the incident read is not built yet".into(),
-        ))
+        let snapshot = self.read(settings).await?;
+        let read_at_unix_seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let visibility = self.server.visibility;
+        let sql = sql::incident_sql(
+            self.server.engine,
+            self.version,
+            visibility,
+            settings.query_text,
+        );
+        let mut notes = Vec::new();
+        let threads = match self.query(&sql.sessions).await {
+            Ok(rows) => rows.iter().map(scene::thread_row).collect::<Vec<_>>(),
+            Err(e) if self.lost => return Err(ReadError::Lost(e.to_string())),
+            Err(e) => return Err(ReadError::Failed(format!("listing the threads: {e}"))),
+        };
+        if visibility == Visibility::OwnThreads {
+            notes.push(scene::without_process_note());
+        }
+        let waits = match &sql.lock_waits {
+            Some(statement) => match self.optional(statement).await? {
+                Ok(rows) => rows.iter().map(scene::wait_row).collect(),
+                Err(e) => {
+                    notes.push(scene::lock_waits_failed_note(&e));
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let applications = match self.optional(sql.performance_schema).await? {
+            Ok(rows) if scene::performance_schema_on(&rows) => {
+                match self.optional(sql.applications).await? {
+                    Ok(rows) => scene::applications(&rows),
+                    Err(e) => {
+                        notes.push(scene::applications_refused_note(&e));
+                        HashMap::new()
+                    }
+                }
+            }
+            _ => {
+                notes.push(scene::APPLICATIONS_NEED_PERFORMANCE_SCHEMA.to_string());
+                HashMap::new()
+            }
+        };
+        let superusers = match self.optional(sql.superusers).await? {
+            Ok(rows) => Some(scene::superusers(&rows)),
+            Err(e) => {
+                notes.push(scene::superusers_unknown_note(&e));
+                None
+            }
+        };
+        Ok(crate::incident::Scene {
+            engine: self.server.engine,
+            version: self.server.version.clone(),
+            snapshot,
+            sessions: scene::sessions(&threads, &waits, &applications, superusers.as_ref()),
+            notes,
+            read_at_unix_seconds,
+        })
     }
 
+    /// A statement whose failure the caller turns into a note: its rows, or the
+    /// server's error in words. Only a lost session fails the read.
+    async fn optional(&mut self, sql: &str) -> Result<Result<Vec<Row>, String>, ReadError> {
+        match self.query(sql).await {
+            Ok(rows) => Ok(Ok(rows)),
+            Err(e) if self.lost => Err(ReadError::Lost(e.to_string())),
+            Err(e) => {
+                tracing::debug!(error = %e, "part of the incident read failed");
+                Ok(Err(e.to_string()))
+            }
+        }
+    }
+
+    /// One read: the parts this server supports, sent as one batch, their rows
+    /// copied out of the driver's and turned into the snapshot.
     pub async fn read(&mut self, settings: &ReadSettings) -> Result<Snapshot, ReadError> {
         let sql = Arc::clone(&self.sql);
         let parts = self.parts_to_send(&sql);

@@ -78,6 +78,8 @@ pub struct BlockingRow {
     pub blocked: Option<f64>,
     pub blocking: Option<f64>,
     pub max_lock_wait_seconds: Option<f64>,
+    /// Blocking transactions that wait on no lock themselves.
+    pub root_blockers: Option<f64>,
 }
 
 /// A row of the locks statement: the locks of one mode, granted or waiting.
@@ -237,7 +239,7 @@ fn session_group(row: &ActivityRow) -> Option<SessionGroup> {
 
 /// Maps a MySQL/MariaDB processlist `COMMAND`, given whether the thread has an open
 /// InnoDB transaction. `None` means the thread is not a client session at all.
-fn state_of(command: &str, in_transaction: bool) -> Option<State> {
+pub(super) fn state_of(command: &str, in_transaction: bool) -> Option<State> {
     match command {
         "Sleep" if in_transaction => Some(State::IdleInTransaction),
         "Sleep" => Some(State::Idle),
@@ -373,7 +375,7 @@ fn parse_blocking(rows: &[BlockingRow]) -> Blocking {
         Some(r) => Blocking {
             blocked: r.blocked.unwrap_or(0.0) as u64,
             blocking: r.blocking.unwrap_or(0.0) as u64,
-            root_blockers: 0,
+            root_blockers: r.root_blockers.unwrap_or(0.0) as u64,
             max_lock_wait_seconds: r.max_lock_wait_seconds.unwrap_or(0.0).max(0.0),
         },
         None => Blocking::default(),
@@ -454,6 +456,7 @@ fn blocking_row(r: &Row) -> BlockingRow {
         blocked: number(r.as_ref(0)),
         blocking: number(r.as_ref(1)),
         max_lock_wait_seconds: number(r.as_ref(2)),
+        root_blockers: number(r.as_ref(3)),
     }
 }
 
@@ -473,7 +476,7 @@ fn user_limit_row(r: &Row) -> UserLimitRow {
 }
 
 /// A cell as text: the text protocol sends every value as bytes; NULL is `None`.
-fn text(v: Option<&Value>) -> Option<String> {
+pub(super) fn text(v: Option<&Value>) -> Option<String> {
     match v? {
         Value::NULL => None,
         Value::Bytes(b) => Some(String::from_utf8_lossy(b).into_owned()),
@@ -486,7 +489,7 @@ fn text(v: Option<&Value>) -> Option<String> {
 }
 
 /// A cell as a number; NULL or anything that is not a number is `None`.
-fn number(v: Option<&Value>) -> Option<f64> {
+pub(super) fn number(v: Option<&Value>) -> Option<f64> {
     text(v).and_then(|t| t.trim().parse::<f64>().ok())
 }
 
@@ -918,16 +921,25 @@ mod tests {
             blocked: Some(2.0),
             blocking: Some(1.0),
             max_lock_wait_seconds: Some(-0.25),
+            root_blockers: Some(1.0),
         };
         assert_eq!(
             parse_blocking(&[row]),
             Blocking {
                 blocked: 2,
                 blocking: 1,
-                root_blockers: 0,
+                root_blockers: 1,
                 max_lock_wait_seconds: 0.0
             }
         );
+        // A chain: 12 waits for 11, which waits for 10; only 10 is a root.
+        let chain = BlockingRow {
+            blocked: Some(2.0),
+            blocking: Some(2.0),
+            max_lock_wait_seconds: Some(4.0),
+            root_blockers: Some(1.0),
+        };
+        assert_eq!(parse_blocking(&[chain]).root_blockers, 1);
         assert_eq!(
             parse_blocking(&[BlockingRow::default()]),
             Blocking::default()

@@ -252,10 +252,25 @@ fn processlist(flavor: Engine, version: Version) -> &'static str {
 const CLIENT_HOST: &str =
     "IFNULL(LEFT(p.HOST, CHAR_LENGTH(p.HOST) - LOCATE(':', REVERSE(p.HOST))), '')";
 
+/// The threads no client opened: the server's own and the event scheduler's.
+macro_rules! not_server_threads {
+    () => {
+        "WHERE IFNULL(p.USER, '') NOT IN ('system user', 'event_scheduler') \
+         AND p.COMMAND <> 'Daemon'"
+    };
+}
+
 /// The threads that are client sessions: server threads (`system user`, the event
 /// scheduler, replication) never cause "Too many connections".
-const CLIENT_THREADS: &str = "WHERE IFNULL(p.USER, '') NOT IN ('system user', 'event_scheduler') \
-                              AND p.COMMAND NOT IN ('Daemon', 'Binlog Dump', 'Binlog Dump GTID')";
+const CLIENT_THREADS: &str = concat!(
+    not_server_threads!(),
+    " AND p.COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID')"
+);
+
+/// The threads the incident read lists: the client sessions and the replicas'
+/// binlog dumps, which the view shows as replication (never to be ended) rather
+/// than leave out.
+const LISTED_THREADS: &str = not_server_threads!();
 
 /// The sessions, one row per database, user, client host, command and (with
 /// `PROCESS`) "has an open InnoDB transaction".
@@ -318,21 +333,50 @@ impl LockViews {
         }
     }
 
-    /// Blocked transactions, blocking ones, and the longest wait.
+    /// Blocked transactions, blocking ones, the longest wait, and the root
+    /// blockers: blocking transactions that wait on no lock themselves, the ones
+    /// whose end frees the others.
     fn blocking(self) -> &'static str {
         match self {
             LockViews::PerformanceSchema => {
                 "SELECT COUNT(DISTINCT w.REQUESTING_ENGINE_TRANSACTION_ID), \
                  COUNT(DISTINCT w.BLOCKING_ENGINE_TRANSACTION_ID), \
-                 IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, r.trx_wait_started, NOW(6))), 0) / 1000000 \
+                 IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, r.trx_wait_started, NOW(6))), 0) / 1000000, \
+                 COUNT(DISTINCT IF(w.BLOCKING_ENGINE_TRANSACTION_ID IN \
+                 (SELECT REQUESTING_ENGINE_TRANSACTION_ID FROM performance_schema.data_lock_waits), \
+                 NULL, w.BLOCKING_ENGINE_TRANSACTION_ID)) \
                  FROM performance_schema.data_lock_waits w \
                  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID"
             }
             LockViews::InformationSchema => {
                 "SELECT COUNT(DISTINCT w.requesting_trx_id), COUNT(DISTINCT w.blocking_trx_id), \
-                 IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, r.trx_wait_started, NOW(6))), 0) / 1000000 \
+                 IFNULL(MAX(TIMESTAMPDIFF(MICROSECOND, r.trx_wait_started, NOW(6))), 0) / 1000000, \
+                 COUNT(DISTINCT IF(w.blocking_trx_id IN \
+                 (SELECT requesting_trx_id FROM information_schema.INNODB_LOCK_WAITS), \
+                 NULL, w.blocking_trx_id)) \
                  FROM information_schema.INNODB_LOCK_WAITS w \
                  JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id"
+            }
+        }
+    }
+
+    /// Who waits for whom, thread by thread: the waiting thread and the one holding
+    /// the lock it waits for. Both transactions are found in `INNODB_TRX`, which
+    /// names their threads by processlist id (the `THREAD_ID` columns of
+    /// `data_lock_waits` are performance_schema's own numbering, not that id).
+    fn lock_waits(self) -> &'static str {
+        match self {
+            LockViews::PerformanceSchema => {
+                "SELECT DISTINCT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
+                 FROM performance_schema.data_lock_waits w \
+                 JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID \
+                 JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID"
+            }
+            LockViews::InformationSchema => {
+                "SELECT DISTINCT r.trx_mysql_thread_id, b.trx_mysql_thread_id \
+                 FROM information_schema.INNODB_LOCK_WAITS w \
+                 JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id \
+                 JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id"
             }
         }
     }
@@ -352,6 +396,85 @@ impl LockViews {
                  FROM information_schema.INNODB_LOCKS l GROUP BY 1, 2"
             }
         }
+    }
+}
+
+/// The statements of the incident read, after its metrics read. Built at each
+/// incident read: the statement text setting may change on a reload that keeps the
+/// session.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IncidentSql {
+    /// Every listed thread, one row each: id, user, client host, database,
+    /// command, seconds in its state, state, statement text (NULL unless asked
+    /// for), age of its open InnoDB transaction (NULL without one, or without
+    /// `PROCESS`), and whether it is the exporter's own.
+    pub sessions: String,
+    /// Pairs of thread ids, waiting and blocking; `None` without `PROCESS` (the
+    /// lock views are refused).
+    pub lock_waits: Option<String>,
+    /// Whether performance_schema runs: without it `session_connect_attrs` is
+    /// empty rather than refused, and an empty answer would say nothing.
+    pub performance_schema: &'static str,
+    /// Each thread's `program_name` connect attribute.
+    pub applications: &'static str,
+    /// The accounts whose sessions get the extra admin slot, by user name.
+    pub superusers: &'static str,
+}
+
+/// The incident read's statements for a flavour, version and [`Visibility`];
+/// `query_text` is the statement text's length, or none.
+pub fn incident_sql(
+    flavor: Engine,
+    version: Version,
+    visibility: Visibility,
+    query_text: Option<usize>,
+) -> IncidentSql {
+    let lock_views = LockViews::of(flavor, version);
+    let processlist = processlist(flavor, version);
+    let host = CLIENT_HOST;
+    let info = match query_text {
+        Some(n) => format!("LEFT(p.INFO, {n})"),
+        None => "NULL".to_string(),
+    };
+    let (transaction, join) = match visibility {
+        Visibility::AllThreads => (
+            "TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) / 1000000",
+            " LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID",
+        ),
+        // INNODB_TRX is refused without PROCESS.
+        Visibility::OwnThreads => ("NULL", ""),
+    };
+    IncidentSql {
+        sessions: format!(
+            "SELECT p.ID, p.USER, {host}, p.DB, p.COMMAND, p.TIME, p.STATE, {info}, \
+             {transaction}, p.ID = CONNECTION_ID() \
+             FROM {processlist} p{join} \
+             {LISTED_THREADS} \
+             ORDER BY p.ID"
+        ),
+        lock_waits: match visibility {
+            Visibility::AllThreads => Some(lock_views.lock_waits().to_string()),
+            Visibility::OwnThreads => None,
+        },
+        performance_schema: "SELECT @@performance_schema",
+        applications: "SELECT PROCESSLIST_ID, ATTR_VALUE \
+                       FROM performance_schema.session_connect_attrs \
+                       WHERE ATTR_NAME = 'program_name'",
+        superusers: superusers(flavor, version),
+    }
+}
+
+/// The user names of the accounts with the extra admin slot: `SUPER`, and on MySQL
+/// 8 the dynamic `CONNECTION_ADMIN` (kept in `mysql.global_grants`). By user name,
+/// not account: a thread names its user, not the account it matched, and marking
+/// too many sessions only keeps them from being offered for termination.
+fn superusers(flavor: Engine, version: Version) -> &'static str {
+    match flavor {
+        Engine::MySql if version >= Version(8, 0, 0) => {
+            "SELECT User FROM mysql.user WHERE Super_priv = 'Y' \
+             UNION SELECT USER FROM mysql.global_grants WHERE PRIV = 'CONNECTION_ADMIN'"
+        }
+        _ => "SELECT DISTINCT User FROM mysql.user WHERE Super_priv = 'Y'",
     }
 }
 
@@ -544,6 +667,160 @@ mod tests {
             assert_eq!(own.session_setup, all.session_setup);
             assert_eq!(own.variables, all.variables);
             assert_eq!(own.user_limits, all.user_limits);
+        }
+    }
+
+    #[test]
+    fn the_blocking_statement_counts_root_blockers() {
+        let s = settings();
+        let maria = sql_for(Engine::MariaDb, Version(10, 11, 0), &s);
+        // Blockers that are not themselves among the requesters.
+        assert!(maria.blocking.contains(
+            "COUNT(DISTINCT IF(w.blocking_trx_id IN \
+             (SELECT requesting_trx_id FROM information_schema.INNODB_LOCK_WAITS), \
+             NULL, w.blocking_trx_id))"
+        ));
+        assert_eq!(
+            sql_for(Engine::MySql, Version(5, 7, 44), &s).blocking,
+            maria.blocking
+        );
+        let mysql8 = sql_for(Engine::MySql, Version(8, 0, 36), &s);
+        assert!(mysql8.blocking.contains(
+            "COUNT(DISTINCT IF(w.BLOCKING_ENGINE_TRANSACTION_ID IN \
+             (SELECT REQUESTING_ENGINE_TRANSACTION_ID FROM performance_schema.data_lock_waits), \
+             NULL, w.BLOCKING_ENGINE_TRANSACTION_ID))"
+        ));
+        assert!(!mysql8.blocking.contains("INNODB_LOCK_WAITS"));
+    }
+
+    #[test]
+    fn the_incident_read_lists_threads_with_their_transactions() {
+        let maria = incident_sql(
+            Engine::MariaDb,
+            Version(10, 11, 0),
+            Visibility::AllThreads,
+            None,
+        );
+        assert!(maria.sessions.starts_with(&format!(
+            "SELECT p.ID, p.USER, {CLIENT_HOST}, p.DB, p.COMMAND, p.TIME, p.STATE, NULL, \
+             TIMESTAMPDIFF(MICROSECOND, t.trx_started, NOW(6)) / 1000000, p.ID = CONNECTION_ID() \
+             FROM information_schema.PROCESSLIST p \
+             LEFT JOIN information_schema.INNODB_TRX t ON t.trx_mysql_thread_id = p.ID "
+        )));
+        // The metrics' filter without its replication clause: replicas are listed
+        // (and marked), never counted.
+        assert!(maria.sessions.contains(LISTED_THREADS));
+        assert_eq!(
+            CLIENT_THREADS,
+            format!("{LISTED_THREADS} AND p.COMMAND NOT IN ('Binlog Dump', 'Binlog Dump GTID')")
+        );
+        assert!(
+            !maria.sessions.contains("INFO"),
+            "no statement text by default"
+        );
+        let waits = maria.lock_waits.as_deref().unwrap_or_default();
+        assert!(waits.contains("FROM information_schema.INNODB_LOCK_WAITS w"));
+        assert!(
+            waits
+                .contains("JOIN information_schema.INNODB_TRX r ON r.trx_id = w.requesting_trx_id")
+        );
+        assert!(
+            waits.contains("JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id")
+        );
+        assert!(waits.starts_with("SELECT DISTINCT r.trx_mysql_thread_id, b.trx_mysql_thread_id "));
+        assert_eq!(
+            maria.superusers,
+            "SELECT DISTINCT User FROM mysql.user WHERE Super_priv = 'Y'"
+        );
+        assert!(
+            maria
+                .applications
+                .contains("performance_schema.session_connect_attrs")
+        );
+        assert!(maria.applications.contains("ATTR_NAME = 'program_name'"));
+        assert_eq!(maria.performance_schema, "SELECT @@performance_schema");
+
+        // MySQL 5.7: the same views as MariaDB.
+        let mysql57 = incident_sql(
+            Engine::MySql,
+            Version(5, 7, 44),
+            Visibility::AllThreads,
+            None,
+        );
+        assert_eq!(mysql57.sessions, maria.sessions);
+        assert_eq!(mysql57.lock_waits, maria.lock_waits);
+        assert_eq!(mysql57.superusers, maria.superusers);
+    }
+
+    #[test]
+    fn mysql_8_gets_its_incident_sql() {
+        let mysql8 = incident_sql(
+            Engine::MySql,
+            Version(8, 0, 36),
+            Visibility::AllThreads,
+            None,
+        );
+        assert!(
+            mysql8
+                .sessions
+                .contains("FROM performance_schema.processlist p")
+        );
+        let waits = mysql8.lock_waits.as_deref().unwrap_or_default();
+        assert!(waits.contains("FROM performance_schema.data_lock_waits w"));
+        // Thread ids by processlist id, through INNODB_TRX, not performance_schema's
+        // THREAD_ID.
+        assert!(waits.contains(
+            "JOIN information_schema.INNODB_TRX r ON r.trx_id = w.REQUESTING_ENGINE_TRANSACTION_ID"
+        ));
+        assert!(waits.contains(
+            "JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID"
+        ));
+        assert!(!waits.contains("THREAD_ID"));
+        assert!(
+            mysql8
+                .superusers
+                .contains("mysql.global_grants WHERE PRIV = 'CONNECTION_ADMIN'")
+        );
+        assert!(mysql8.superusers.contains("Super_priv = 'Y'"));
+        // 8.0.1-8.0.21: the lock views of 8, the processlist of old.
+        let early = incident_sql(
+            Engine::MySql,
+            Version(8, 0, 18),
+            Visibility::AllThreads,
+            None,
+        );
+        assert!(
+            early
+                .sessions
+                .contains("FROM information_schema.PROCESSLIST p")
+        );
+        assert_eq!(early.lock_waits, mysql8.lock_waits);
+    }
+
+    #[test]
+    fn the_incident_read_follows_the_process_privilege_and_the_text_setting() {
+        for (flavor, version) in [
+            (Engine::MariaDb, Version(10, 11, 0)),
+            (Engine::MySql, Version(8, 0, 36)),
+            (Engine::MySql, Version(5, 7, 44)),
+        ] {
+            let own = incident_sql(flavor, version, Visibility::OwnThreads, None);
+            assert!(!own.sessions.contains("INNODB_TRX"), "{}", own.sessions);
+            assert!(
+                own.sessions
+                    .contains("p.STATE, NULL, NULL, p.ID = CONNECTION_ID()")
+            );
+            assert_eq!(own.lock_waits, None);
+            let all = incident_sql(flavor, version, Visibility::AllThreads, None);
+            assert_eq!(own.superusers, all.superusers);
+            assert_eq!(own.applications, all.applications);
+
+            let text = incident_sql(flavor, version, Visibility::AllThreads, Some(120));
+            assert!(text.sessions.contains("p.STATE, LEFT(p.INFO, 120), "));
+            assert_eq!(
+                text.sessions.replace("LEFT(p.INFO, 120)", "NULL"),
+                all.sessions
+            );
         }
     }
 

@@ -44,8 +44,8 @@ pub use connect::{APPLICATION_NAME, Connector, describe};
 use super::{Progress, ReadError, ReadSettings};
 use crate::model::{Engine, ReadPart, SessionFacts, Snapshot, summarize_sessions};
 use parse::{
-    ActivityRow, BlockingRow, DatabaseStatsRow, LockRow, NameRow, Names, READ_ALL_STATS,
-    ServerSettings, SettingRow,
+    ActivityRow, BlockingRow, DatabaseStatsRow, IncidentRow, LockRow, NameRow, Names,
+    READ_ALL_STATS, ServerSettings, SettingRow,
 };
 use rows::ColumnError;
 use sql::{MIN_VERSION_NUM, Sql};
@@ -64,6 +64,9 @@ struct Statements {
     locks: Statement,
     blocking: Statement,
     database_stats: Statement,
+    /// The incident read's sessions, without and with their statement text.
+    incident: Statement,
+    incident_with_query: Statement,
 }
 
 /// What a session can do on its server.
@@ -160,19 +163,66 @@ impl Session {
         let _ = self.connection.await;
     }
 
-    /// Two round trips: the first reads what never waits on a catalog lock, the
-    /// second what the first found is needed, and the names last.
-    /// The incident read: a metrics read, then every client session pid by pid.
+    /// The incident read: a metrics read (so the view's usage is the metrics'
+    /// number), then one statement listing every client session pid by pid, on this
+    /// same session and under its timeouts.
     pub async fn incident(
         &mut self,
         settings: &ReadSettings,
     ) -> Result<crate::incident::Scene, ReadError> {
-        let _ = settings;
-        Err(ReadError::Failed(
-            "the incident read is not built yet".into(),
-        ))
+        let snapshot = self.read(settings).await?;
+        let Ability::Reads(statements) = &self.ability else {
+            return Err(ReadError::Unsupported(format!(
+                "PostgreSQL {} is not supported",
+                self.version
+            )));
+        };
+        let link = Link {
+            client: &self.client,
+            progress: &self.progress,
+            statements,
+        };
+        // Whose lock waits to ask for beyond the visible ones: hidden sessions,
+        // when the metrics read found (or could not rule out) a lock waiter.
+        let hidden_may_wait = snapshot.sessions.hidden > 0
+            && snapshot.blocking.as_ref().is_none_or(|b| b.blocked > 0);
+        let read_at_unix_seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let rows = match settings.query_text {
+            None => {
+                link.query(&statements.incident, vec![Box::new(hidden_may_wait)])
+                    .await
+            }
+            Some(chars) => {
+                let chars = i32::try_from(chars).unwrap_or(i32::MAX);
+                link.query(
+                    &statements.incident_with_query,
+                    vec![Box::new(hidden_may_wait), Box::new(chars)],
+                )
+                .await
+            }
+        };
+        let rows: Vec<IncidentRow> = rows::all(&link.required(rows)?)?;
+        let names = &self.known.names;
+        let sessions = parse::incident_sessions(&rows, names);
+        let names_read_now = snapshot
+            .parts
+            .iter()
+            .any(|p| p.name == "names" && p.success);
+        let notes = parse::incident_notes(&sessions, &snapshot.privileges, names, names_read_now);
+        Ok(crate::incident::Scene {
+            engine: Engine::PostgreSql,
+            version: self.version.clone(),
+            snapshot,
+            sessions,
+            notes,
+            read_at_unix_seconds,
+        })
     }
 
+    /// Two round trips: the first reads what never waits on a catalog lock, the
+    /// second what the first found is needed, and the names last.
     pub async fn read(&mut self, read_settings: &ReadSettings) -> Result<Snapshot, ReadError> {
         let Ability::Reads(statements) = &self.ability else {
             return Err(ReadError::Unsupported(format!(
@@ -352,12 +402,22 @@ impl Statements {
         read_settings: &ReadSettings,
     ) -> Result<Statements, tokio_postgres::Error> {
         let sql = Sql::for_version(version_num, &read_settings.thresholds);
-        let (activity, server_settings, locks, blocking, database_stats) = futures::try_join!(
+        let (
+            activity,
+            server_settings,
+            locks,
+            blocking,
+            database_stats,
+            incident,
+            incident_with_query,
+        ) = futures::try_join!(
             client.prepare(&sql.activity),
             client.prepare(&sql.server_settings),
             client.prepare(&sql.locks),
             client.prepare(&sql.blocking),
             client.prepare(&sql.database_stats),
+            client.prepare(&sql.incident),
+            client.prepare(&sql.incident_with_query),
         )?;
         Ok(Statements {
             activity,
@@ -367,6 +427,8 @@ impl Statements {
             locks,
             blocking,
             database_stats,
+            incident,
+            incident_with_query,
         })
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::engines::ReadError;
+use crate::incident::SessionRow;
 use crate::model::{
     Blocking, LimitUse, LockCount, Origin, Privilege, ServerCounters, SessionGroup, State,
 };
@@ -54,6 +55,9 @@ pub(super) enum NameKind {
     Role,
     /// Not a name: whether the role holds `pg_read_all_stats`, in the limit column.
     Privilege,
+    /// A superuser login role (also listed as a role where it has a limit or may
+    /// log in).
+    Superuser,
 }
 
 impl NameKind {
@@ -63,6 +67,7 @@ impl NameKind {
         match tag {
             "p" => NameKind::Privilege,
             "d" => NameKind::Database,
+            "s" => NameKind::Superuser,
             _ => NameKind::Role,
         }
     }
@@ -201,6 +206,8 @@ pub(super) struct Names {
     /// Connection limits (none: -1, left out), sorted by name.
     pub(super) user_limits: Vec<(String, i32)>,
     pub(super) database_limits: Vec<(String, i32)>,
+    /// The superuser login roles' OIDs.
+    pub(super) superusers: HashSet<u32>,
 }
 
 impl Names {
@@ -233,6 +240,10 @@ pub(super) fn names(rows: &[NameRow]) -> Names {
         let (limits, map) = match row.kind {
             NameKind::Privilege => {
                 names.reads_all_stats = Some(row.limit == 1);
+                continue;
+            }
+            NameKind::Superuser => {
+                names.superusers.insert(row.oid);
                 continue;
             }
             NameKind::Database => (&mut names.database_limits, &mut names.databases),
@@ -377,6 +388,120 @@ pub(super) fn privileges(reads_all_stats: Option<bool>, hidden: u64) -> Vec<Priv
             granted: false,
         }],
     }
+}
+
+/// One client session, as the incident statement reads it.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct IncidentRow {
+    pub(super) pid: i32,
+    pub(super) datid: Option<u32>,
+    pub(super) usesysid: Option<u32>,
+    pub(super) application: String,
+    /// Client address, else host name; `''` for a local socket.
+    pub(super) client: String,
+    pub(super) state: Option<String>,
+    pub(super) state_seconds: Option<f64>,
+    pub(super) transaction_seconds: Option<f64>,
+    pub(super) connection_seconds: Option<f64>,
+    pub(super) wait_event_type: Option<String>,
+    pub(super) wait_event: Option<String>,
+    /// `pg_blocking_pids`, only where it was asked (a lock wait); NULL elsewhere.
+    pub(super) blocked_by: Option<Vec<i32>>,
+    /// The role may not see the session's state, times, wait or text.
+    pub(super) hidden: bool,
+    pub(super) own: bool,
+    /// Only when the statement text was asked for.
+    pub(super) query: Option<String>,
+}
+
+/// The incident view's sessions, sorted by pid, named with the names the session
+/// knows. Nobody is marked superuser when the superusers were never read (see
+/// [`incident_notes`]). Walsenders are not client backends, so no row is a
+/// replication connection.
+pub(super) fn incident_sessions(rows: &[IncidentRow], names: &Names) -> Vec<SessionRow> {
+    let mut sessions: Vec<SessionRow> = rows
+        .iter()
+        .map(|row| {
+            let visible = |v: Option<f64>| v.filter(|_| !row.hidden).map(|v| v.max(0.0));
+            SessionRow {
+                pid: i64::from(row.pid),
+                application: row.application.clone(),
+                user: Names::name_of(&names.roles, row.usesysid),
+                database: Names::name_of(&names.databases, row.datid),
+                client: row.client.clone(),
+                state: (!row.hidden).then(|| state_of(row.state.as_deref())),
+                state_seconds: visible(row.state_seconds),
+                transaction_seconds: visible(row.transaction_seconds),
+                connection_seconds: visible(row.connection_seconds),
+                wait_event: wait_event(row.wait_event_type.as_deref(), row.wait_event.as_deref()),
+                blocked_by: {
+                    let mut pids: Vec<i64> = row
+                        .blocked_by
+                        .iter()
+                        .flatten()
+                        .map(|p| i64::from(*p))
+                        .collect();
+                    pids.sort_unstable();
+                    pids.dedup();
+                    pids
+                },
+                query: row.query.clone().filter(|_| !row.hidden),
+                superuser: row
+                    .usesysid
+                    .is_some_and(|oid| names.superusers.contains(&oid)),
+                replication: false,
+                own: row.own,
+            }
+        })
+        .collect();
+    sessions.sort_by_key(|s| s.pid);
+    sessions
+}
+
+/// `Lock:transactionid`, or the type alone where the event is not shown.
+fn wait_event(kind: Option<&str>, event: Option<&str>) -> Option<String> {
+    match (kind, event) {
+        (Some(kind), Some(event)) => Some(format!("{kind}:{event}")),
+        (Some(kind), None) => Some(kind.to_string()),
+        (None, _) => None,
+    }
+}
+
+/// What the incident read could not see, for the reader: hidden sessions and the
+/// privilege that would show them, names or superusers that could not be read.
+pub(super) fn incident_notes(
+    sessions: &[SessionRow],
+    privileges: &[Privilege],
+    names: &Names,
+    names_read_now: bool,
+) -> Vec<String> {
+    let mut notes = Vec::new();
+    let hidden = sessions.iter().filter(|s| s.state.is_none()).count();
+    let denied = privileges
+        .iter()
+        .any(|p| p.name == READ_ALL_STATS && !p.granted);
+    if hidden > 0 || denied {
+        notes.push(format!(
+            "{hidden} session(s) of other roles are hidden: the exporter's role lacks \
+             {READ_ALL_STATS} (GRANT pg_monitor TO <role>); their pid, database, user \
+             and application are shown, not their state, times, wait or statement"
+        ));
+    }
+    if !names.loaded {
+        notes.push(
+            "role and database names (pg_roles, pg_database) could not be read on this \
+             session: sessions show oids, and none is known to be a superuser, so no \
+             termination is offered"
+                .to_string(),
+        );
+    } else if !names_read_now {
+        notes.push(
+            "role and database names (pg_roles, pg_database) could not be read now: \
+             names and superusers are those of an earlier read"
+                .to_string(),
+        );
+    }
+    notes
 }
 
 #[cfg(test)]
@@ -700,5 +825,156 @@ mod tests {
                 }]
             );
         }
+    }
+
+    fn incident_row(pid: i32) -> IncidentRow {
+        IncidentRow {
+            pid,
+            datid: Some(5),
+            usesysid: Some(10),
+            application: "payflow-api".into(),
+            client: "10.0.0.7".into(),
+            state: Some("idle in transaction".into()),
+            state_seconds: Some(12.5),
+            transaction_seconds: Some(13.0),
+            connection_seconds: Some(-0.001),
+            wait_event_type: Some("Client".into()),
+            wait_event: Some("ClientRead".into()),
+            blocked_by: None,
+            hidden: false,
+            own: false,
+            query: None,
+        }
+    }
+
+    #[test]
+    fn names_list_superusers_apart() {
+        let n = names(&[
+            name("r", 10, "app", -1),
+            name("r", 11, "postgres", -1),
+            name("s", 11, "postgres", 0),
+            name("s", 12, "admin", 0),
+        ]);
+        assert_eq!(n.superusers, HashSet::from([11, 12]));
+        // A superuser row is not a role name of its own, nor a limit.
+        assert_eq!(n.roles.len(), 2);
+        assert!(n.user_limits.is_empty());
+        assert_eq!(NameKind::from_tag("s"), NameKind::Superuser);
+    }
+
+    #[test]
+    fn incident_sessions_name_map_and_hide_what_the_role_may_not_see() {
+        let n = names(&[
+            name("d", 5, "shop", -1),
+            name("r", 10, "payflow", -1),
+            name("r", 11, "postgres", -1),
+            name("s", 11, "postgres", 0),
+        ]);
+        let waiter = IncidentRow {
+            state: Some("active".into()),
+            wait_event_type: Some("Lock".into()),
+            wait_event: Some("transactionid".into()),
+            blocked_by: Some(vec![300, 100, 300]),
+            query: Some("UPDATE accounts".into()),
+            ..incident_row(200)
+        };
+        let hidden = IncidentRow {
+            usesysid: Some(11),
+            state: None,
+            state_seconds: None,
+            transaction_seconds: None,
+            connection_seconds: None,
+            wait_event_type: None,
+            wait_event: None,
+            blocked_by: Some(vec![]),
+            hidden: true,
+            // What the server puts there for a hidden session: never shown.
+            query: Some("<insufficient privilege>".into()),
+            ..incident_row(150)
+        };
+        let own = IncidentRow {
+            own: true,
+            datid: Some(77),
+            usesysid: None,
+            state: None,
+            wait_event_type: Some("Activity".into()),
+            wait_event: None,
+            ..incident_row(120)
+        };
+        let sessions = incident_sessions(&[waiter, hidden, own, incident_row(100)], &n);
+        let pids: Vec<i64> = sessions.iter().map(|s| s.pid).collect();
+        assert_eq!(pids, vec![100, 120, 150, 200], "sorted by pid");
+
+        let root = &sessions[0];
+        assert_eq!(root.state, Some(State::IdleInTransaction));
+        assert_eq!(
+            (root.user.as_str(), root.database.as_str()),
+            ("payflow", "shop")
+        );
+        assert_eq!(root.client, "10.0.0.7");
+        assert_eq!(root.wait_event.as_deref(), Some("Client:ClientRead"));
+        assert_eq!(root.state_seconds, Some(12.5));
+        assert_eq!(root.transaction_seconds, Some(13.0));
+        // A session that changed state after the statement began: not negative.
+        assert_eq!(root.connection_seconds, Some(0.0));
+        assert!(root.blocked_by.is_empty());
+        assert!(!root.superuser && !root.replication && !root.own);
+
+        let own = &sessions[1];
+        assert!(own.own);
+        // A visible session without a state still holds a slot: `other`, as counted.
+        assert_eq!(own.state, Some(State::Other));
+        assert_eq!(own.database, "oid:77");
+        assert_eq!(own.user, "unknown");
+        assert_eq!(own.wait_event.as_deref(), Some("Activity"));
+
+        let hidden = &sessions[2];
+        assert_eq!(hidden.state, None);
+        assert_eq!(hidden.user, "postgres");
+        assert!(hidden.superuser);
+        assert_eq!(hidden.query, None);
+        assert_eq!(hidden.state_seconds, None);
+
+        let waiter = &sessions[3];
+        assert_eq!(waiter.state, Some(State::Active));
+        assert_eq!(waiter.wait_event.as_deref(), Some("Lock:transactionid"));
+        assert_eq!(waiter.blocked_by, vec![100, 300]);
+        assert_eq!(waiter.query.as_deref(), Some("UPDATE accounts"));
+
+        // Without names, nobody is a superuser and oids stand in for names.
+        let unnamed = incident_sessions(&[incident_row(1)], &Names::default());
+        assert!(!unnamed[0].superuser);
+        assert_eq!(unnamed[0].user, "oid:10");
+    }
+
+    #[test]
+    fn incident_notes_name_the_missing_privilege_and_unread_names() {
+        let n = names(&[name("r", 10, "payflow", -1)]);
+        let visible = incident_sessions(&[incident_row(1)], &n);
+        let granted = [Privilege {
+            name: READ_ALL_STATS,
+            granted: true,
+        }];
+        assert!(incident_notes(&visible, &granted, &n, true).is_empty());
+
+        let hidden = IncidentRow {
+            hidden: true,
+            ..incident_row(2)
+        };
+        let sessions = incident_sessions(&[incident_row(1), hidden], &n);
+        let denied = privileges(Some(false), 1);
+        let notes = incident_notes(&sessions, &denied, &n, true);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].starts_with("1 session(s) of other roles are hidden"));
+        assert!(notes[0].contains("pg_read_all_stats (GRANT pg_monitor TO <role>)"));
+        // Denied, though nobody else is connected now: still said.
+        assert_eq!(incident_notes(&visible, &denied, &n, true).len(), 1);
+
+        let notes = incident_notes(&visible, &granted, &Names::default(), false);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("no termination is offered"), "{notes:?}");
+        let notes = incident_notes(&visible, &granted, &n, false);
+        assert_eq!(notes.len(), 1);
+        assert!(notes[0].contains("those of an earlier read"), "{notes:?}");
     }
 }

@@ -4,7 +4,8 @@
 use tokio_postgres::Row;
 
 use super::parse::{
-    ActivityRow, BlockingRow, DatabaseStatsRow, LockRow, NameKind, NameRow, SessionEnds, SettingRow,
+    ActivityRow, BlockingRow, DatabaseStatsRow, IncidentRow, LockRow, NameKind, NameRow,
+    SessionEnds, SettingRow,
 };
 use crate::engines::ReadError;
 
@@ -122,6 +123,35 @@ impl TryFrom<&Row> for DatabaseStatsRow {
         Ok(DatabaseStatsRow {
             deadlocks: row.try_get(1)?,
             sessions,
+        })
+    }
+}
+
+impl TryFrom<&Row> for IncidentRow {
+    type Error = ColumnError;
+    fn try_from(row: &Row) -> Result<IncidentRow, ColumnError> {
+        // Column 14, the statement text, is there only where it was asked for.
+        let query = if row.len() > 14 {
+            row.try_get(14)?
+        } else {
+            None
+        };
+        Ok(IncidentRow {
+            pid: row.try_get(0)?,
+            datid: row.try_get(1)?,
+            usesysid: row.try_get(2)?,
+            application: row.try_get(3)?,
+            client: row.try_get(4)?,
+            state: row.try_get(5)?,
+            state_seconds: row.try_get(6)?,
+            transaction_seconds: row.try_get(7)?,
+            connection_seconds: row.try_get(8)?,
+            wait_event_type: row.try_get(9)?,
+            wait_event: row.try_get(10)?,
+            blocked_by: row.try_get(11)?,
+            hidden: row.try_get(12)?,
+            own: row.try_get(13)?,
+            query,
         })
     }
 }

@@ -44,6 +44,10 @@ pub(super) struct Sql {
     pub(super) locks: String,
     pub(super) blocking: String,
     pub(super) database_stats: String,
+    /// The incident read's sessions, one row per client backend, without and with
+    /// the statement text.
+    pub(super) incident: String,
+    pub(super) incident_with_query: String,
 }
 
 /// A client backend, including one whose details the role may not see: without
@@ -65,6 +69,8 @@ impl Sql {
             locks: LOCKS.to_string(),
             blocking: blocking(version_num),
             database_stats: database_stats(version_num).to_string(),
+            incident: incident(false),
+            incident_with_query: incident(true),
         }
     }
 }
@@ -101,9 +107,11 @@ const SERVER_SETTINGS: &str = "SELECT name, setting, coalesce(unit, ''), coalesc
                     'idle_session_timeout', 'statement_timeout', 'lock_timeout', \
                     'transaction_timeout')";
 
-/// The names and limits, and whether the role may see every session now (a GRANT
-/// takes effect at once): the one statement that reads pg_authid, so that a lock on
-/// it is waited for once. 3375 is pg_read_all_stats, a fixed OID since PostgreSQL 10.
+/// The names and limits, whether the role may see every session now (a GRANT
+/// takes effect at once), and the superuser login roles (whose sessions the incident
+/// view never offers to terminate): the one statement that reads pg_authid, so that
+/// a lock on it is waited for once. 3375 is pg_read_all_stats, a fixed OID since
+/// PostgreSQL 10.
 const NAMES: &str = "SELECT 'd'::text, d.oid, d.datname::text, d.datconnlimit \
      FROM pg_catalog.pg_database AS d \
      UNION ALL \
@@ -112,7 +120,45 @@ const NAMES: &str = "SELECT 'd'::text, d.oid, d.datname::text, d.datconnlimit \
      WHERE r.rolconnlimit >= 0 OR r.rolcanlogin \
      UNION ALL \
      SELECT 'p'::text, 0::oid, '', \
-            CASE WHEN pg_catalog.pg_has_role(3375::oid, 'USAGE') THEN 1 ELSE 0 END";
+            CASE WHEN pg_catalog.pg_has_role(3375::oid, 'USAGE') THEN 1 ELSE 0 END \
+     UNION ALL \
+     SELECT 's'::text, r.oid, r.rolname::text, 0 \
+     FROM pg_catalog.pg_roles AS r \
+     WHERE r.rolsuper AND r.rolcanlogin";
+
+/// Every client backend, pid by pid, for the incident view: the same function and
+/// predicate as the activity statement, so the rows are the sessions the metrics
+/// count. Names come from the names statement (no catalog table here).
+///
+/// `pg_blocking_pids` takes every lock-manager partition lock, so it is called only
+/// for a session waiting on a heavyweight lock, or, when `$1` says the metrics read
+/// found lock waiters, for a session whose wait the role may not see. The statement
+/// text is selected only when asked for, cut to `$2` characters on the server: a
+/// bind parameter, so a new length needs no new statement.
+fn incident(with_query: bool) -> String {
+    let query = if with_query {
+        ", CASE WHEN s.backend_type IS NULL THEN NULL \
+                ELSE pg_catalog.left(s.query, $2::int4) END"
+    } else {
+        ""
+    };
+    format!(
+        "SELECT s.pid, s.datid, s.usesysid, coalesce(s.application_name, ''), \
+                coalesce(pg_catalog.host(s.client_addr), s.client_hostname, ''), \
+                s.state, \
+                extract(epoch FROM now() - s.state_change)::float8, \
+                extract(epoch FROM now() - s.xact_start)::float8, \
+                extract(epoch FROM now() - s.backend_start)::float8, \
+                s.wait_event_type, s.wait_event, \
+                CASE WHEN s.wait_event_type = 'Lock' \
+                       OR (s.backend_type IS NULL AND $1::bool) \
+                     THEN pg_catalog.pg_blocking_pids(s.pid) END, \
+                s.backend_type IS NULL AS hidden, \
+                s.pid = pg_catalog.pg_backend_pid() AS own{query} \
+         FROM pg_catalog.pg_stat_get_activity(NULL) AS s \
+         WHERE {CLIENT_BACKEND}"
+    )
+}
 
 /// The exporter's own locks (on pg_locks itself, its virtual xid) are noise.
 const LOCKS: &str = "SELECT mode, granted, count(*) FROM pg_catalog.pg_locks \
@@ -209,6 +255,8 @@ mod tests {
                 &sql.blocking,
                 &sql.database_stats,
                 &sql.server_settings,
+                &sql.incident,
+                &sql.incident_with_query,
             ] {
                 assert!(!other.contains("pg_database"), "{other}");
                 assert!(!other.contains("pg_roles"), "{other}");
@@ -223,6 +271,40 @@ mod tests {
         }
         let none = Sql::for_version(150_000, &[]);
         assert!(none.activity.contains("ARRAY[]::int8[]"));
+    }
+
+    #[test]
+    fn the_incident_statement_lists_client_backends_and_asks_only_what_it_needs() {
+        for version in [130_000, 150_000, 180_000] {
+            let sql = Sql::for_version(version, &[30.0]);
+            for statement in [&sql.incident, &sql.incident_with_query] {
+                // The sessions the metrics count, from the one function.
+                assert!(statement.contains(&format!("WHERE {CLIENT_BACKEND}")));
+                assert!(statement.contains("FROM pg_catalog.pg_stat_get_activity(NULL) AS s"));
+                assert!(!statement.contains("pg_stat_activity "));
+                // pg_blocking_pids only for a lock waiter, or a hidden session when
+                // the caller says there are waiters.
+                assert!(statement.contains(
+                    "CASE WHEN s.wait_event_type = 'Lock' \
+                            OR (s.backend_type IS NULL AND $1::bool) \
+                          THEN pg_catalog.pg_blocking_pids(s.pid) END"
+                ));
+                assert_eq!(statement.matches("pg_blocking_pids").count(), 1);
+                assert!(statement.contains("s.pid = pg_catalog.pg_backend_pid() AS own"));
+            }
+            // No statement text unless asked for; then cut on the server to a bind
+            // parameter, never to a length baked into the statement.
+            assert!(!sql.incident.contains("query"));
+            assert!(!sql.incident.contains("$2"));
+            assert!(
+                sql.incident_with_query
+                    .contains("pg_catalog.left(s.query, $2::int4)")
+            );
+            assert!(!sql.incident_with_query.contains("left(s.query, 2"));
+        }
+        // Superusers come with the names, from the one statement reading pg_authid.
+        assert!(NAMES.contains("SELECT 's'::text, r.oid"));
+        assert!(NAMES.contains("WHERE r.rolsuper AND r.rolcanlogin"));
     }
 
     #[test]
