@@ -147,7 +147,8 @@ for _ in $(seq 300); do
 done
 [ -n "$address" ] || { cat "$work/exporter.log" >&2; die "the exporter did not listen"; }
 wait_for() { # $1 = what, $2 = SQL returning t when done
-  for _ in $(seq 600); do
+  local until=$((SECONDS + 60))
+  while [ "$SECONDS" -lt "$until" ]; do
     [ "$(admin -c "$2")" = t ] && return 0
     sleep 0.1
   done
@@ -162,9 +163,17 @@ say "exporter listening on $address, its session open"
 # its statements it runs `\! sleep`, which leaves the session idle (or idle in its
 # transaction); a statement that waits on a lock or sleeps keeps it active.
 cat >"$work/clients.sh" <<EOF
+# A login can lose its slot to the demo's own superuser check taking an ordinary
+# slot for a moment: psql then exits with 2, and the client tries again.
 client() { # application, then psql -c arguments
   local app=\$1; shift
-  PGAPPNAME=\$app psql -X -q -h 127.0.0.1 -p $pgport -U payflow -d payflow "\$@" -c '\\! exec sleep 86400' >/dev/null 2>&1 &
+  (
+    while :; do
+      PGAPPNAME=\$app psql -X -q -h 127.0.0.1 -p $pgport -U payflow -d payflow "\$@" -c '\\! exec sleep 86400'
+      [ \$? -eq 2 ] || break
+      sleep 0.2
+    done
+  ) >/dev/null 2>&1 &
 }
 case "\$1" in
   holder)

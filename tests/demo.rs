@@ -1,6 +1,6 @@
 //! scripts/demo.sh, run for real: it starts its own PostgreSQL and the exporter,
-//! replays the PayFlow incident, prints where to look, and on SIGINT or SIGTERM
-//! leaves no process and no directory behind — as root and as a normal user.
+//! replays the PayFlow incident, prints where to look, shows payflow-api holding
+//! the most sessions on /api/v1/incident, and on SIGINT or SIGTERM leaves no process and no directory behind — as root and as a normal user.
 //! The exporter is the one this test suite built (`DBCONN_DEMO_EXPORTER`), so the
 //! test does not wait for a release build.
 
@@ -203,6 +203,35 @@ async fn the_demo_shows_the_incident_and_cleans_up(as_user: Option<&str>, signal
             response.body
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+
+    // The incident view, read through the exporter's session: the server full, and
+    // payflow-api the application with the most sessions listed.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let path = format!("/api/v1/incident?target={TARGET}");
+        let response = support::http::get(&address, &path, &[]).await;
+        let report: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
+        let mut per_application = std::collections::BTreeMap::<String, usize>::new();
+        for session in report["sessions"].as_array().into_iter().flatten() {
+            let application = session["application"].as_str().unwrap_or_default();
+            *per_application.entry(application.to_string()).or_default() += 1;
+        }
+        let top = per_application.iter().max_by_key(|(_, n)| **n);
+        if response.status == 200
+            && report["usage"]["ratio"].as_f64().is_some_and(|r| r >= 0.95)
+            // The list is capped (incident.sessions_limit); payflow-api still leads it.
+            && top.is_some_and(|(app, _)| app == "payflow-api")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} {per_application:?}:\n{}",
+            response.status,
+            response.body
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     let status = demo.stop(signal);
