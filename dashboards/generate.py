@@ -64,6 +64,17 @@ POSTGRES = ["postgresql"]
 DS = {"type": "prometheus", "uid": "${datasource}"}
 T = 'target=~"$target"'
 RUNBOOKS = "https://github.com/dbconn-exporter/dbconn_exporter/blob/main/docs/runbooks/README.md"
+# The exporter's incident page for the series' target. Grafana runs elsewhere, so the
+# link names the exporter: `instance` is its address when Prometheus scrapes its
+# /metrics (the setup the README starts with). In the sharded /probe job `instance`
+# is the target's name and the replica's address is in the `exporter` label; Grafana
+# cannot fall back from one label to another, so there the link below does not reach
+# the exporter and the alerts' incident_page annotation (which can) is the way in.
+INCIDENT_LINK = {
+    "title": "Incident page for ${__field.labels.target}",
+    "url": "http://${__field.labels.instance}/incident?target=${__field.labels.target}",
+    "targetBlank": True,
+}
 
 
 # --- panel builders -------------------------------------------------------------------
@@ -91,11 +102,21 @@ RATIO_THRESHOLDS = thresholds((0.8, "orange"), (0.95, "red"))
 
 
 def panel(kind, title, queries, w, h, description="", unit=None, fc=None, options=None,
-          overrides=None, transformations=None):
+          overrides=None, transformations=None, link=False):
     defaults = {"color": {"mode": "palette-classic"}}
     if unit:
         defaults["unit"] = unit
     defaults.update(fc or {})
+    if link:
+        # The link is built from each series' own instance and target labels: no
+        # query of the panel may aggregate them away.
+        for q in queries:
+            for by in re.findall(r"\bby \(([^)]*)\)", q.expr):
+                kept = {label.strip() for label in by.split(",")}
+                if not {"instance", "target"} <= kept:
+                    sys.exit(f"generate.py: {title}: the incident link needs instance "
+                             f"and target, and by ({by}) drops them: {q.expr}")
+        defaults["links"] = [INCIDENT_LINK]
     targets = []
     for i, q in enumerate(queries):
         t = {
@@ -129,7 +150,7 @@ def panel(kind, title, queries, w, h, description="", unit=None, fc=None, option
 
 
 def timeseries(title, queries, w=12, h=8, unit="short", description="", stack=False,
-               threshold_lines=None, min_=0, soft_max=None, overrides=None):
+               threshold_lines=None, min_=0, soft_max=None, overrides=None, link=False):
     custom = {
         "drawStyle": "line",
         "lineWidth": 1,
@@ -151,11 +172,12 @@ def timeseries(title, queries, w=12, h=8, unit="short", description="", stack=Fa
                    "calcs": ["lastNotNull", "max"]},
         "tooltip": {"mode": "multi", "sort": "desc"},
     }
-    return panel("timeseries", title, queries, w, h, description, unit, fc, options, overrides)
+    return panel("timeseries", title, queries, w, h, description, unit, fc, options, overrides,
+                 link=link)
 
 
 def stat(title, queries, w=6, h=4, unit="short", description="", steps=None,
-         mappings=None, color_mode="background", overrides=None):
+         mappings=None, color_mode="background", overrides=None, link=False):
     fc = {"thresholds": steps or thresholds()}
     if mappings:
         fc["mappings"] = mappings
@@ -170,7 +192,8 @@ def stat(title, queries, w=6, h=4, unit="short", description="", steps=None,
         "wideLayout": True,
         "showPercentChange": False,
     }
-    return panel("stat", title, queries, w, h, description, unit, fc, options, overrides)
+    return panel("stat", title, queries, w, h, description, unit, fc, options, overrides,
+                 link=link)
 
 
 def bargauge(title, queries, w=8, h=8, unit="short", description="", steps=None,
@@ -229,6 +252,16 @@ OK_MAPPINGS = [{"type": "value", "options": {
 }}]
 
 
+ROOT_BLOCKERS_DESCRIPTION = (
+    "Sessions that block others while not waiting on a lock themselves: the roots of "
+    "the lock trees. Ending a root blocker frees every session queued behind it; "
+    "ending a waiter frees nothing. Anything above 0 for long: open the incident page "
+    "(click the series, then Incident page for the target) to see which session it is, "
+    "who runs it, what it ran last, how long its transaction has been open and the "
+    "statement that ends it. Runbook: DatabaseLockContention."
+)
+
+
 def by_origin_top(dim):
     return bargauge(
         f"Top {dim}s by sessions",
@@ -250,7 +283,7 @@ def overview():
         stat(
             "Connection usage",
             [Q(f"dbconn_usage_ratio{{{T}}}", "{{target}}")],
-            w=6, h=8, unit="percentunit", steps=RATIO_THRESHOLDS,
+            w=6, h=8, unit="percentunit", steps=RATIO_THRESHOLDS, link=True,
             description="Client sessions over the slots ordinary users can take "
                         "(max_connections minus reserved slots). 100% = the next "
                         "ordinary login is refused. Alerts: 80% warning, 95% critical.",
@@ -259,6 +292,7 @@ def overview():
             "Connection usage ratio",
             [Q(f"dbconn_usage_ratio{{{T}}}", "{{target}}")],
             w=18, h=8, unit="percentunit", soft_max=1, threshold_lines=RATIO_THRESHOLDS,
+            link=True,
             description="dbconn_usage_ratio per target, with the 80% "
                         "(DatabaseConnectionsHigh) and 95% (DatabaseConnectionsCritical) "
                         "lines. Above 100% reserved slots are in use.",
@@ -308,7 +342,7 @@ def overview():
                 Q(f"dbconn_oldest_transaction_seconds{{{T}}}",
                   "{{target}} oldest transaction"),
             ],
-            w=12, h=9, unit="s",
+            w=12, h=9, unit="s", link=True,
             description="The longest time any session has been in each state (idle "
                         "left out: long idle is normal for pools), and the age of the "
                         "oldest open transaction.",
@@ -320,7 +354,7 @@ def overview():
             "Long-running statements (active longer than threshold)",
             [Q(f'dbconn_connections_over_duration{{{T}, state="active"}}',
                "{{target}} > {{threshold_seconds}}s")],
-            w=12, h=8,
+            w=12, h=8, link=True,
             description="Sessions running one statement for longer than each configured "
                         "duration threshold. DatabaseLongRunningQueries fires above 5 "
                         "over 300 s.",
@@ -336,20 +370,26 @@ def overview():
                         "any over 30 s.",
         ),
         row("Locks and limits"),
+        stat(
+            "Root blockers",
+            [Q(f"dbconn_root_blockers{{{T}}}", "{{target}}")],
+            w=6, h=8, steps=thresholds((1, "red")), link=True,
+            description=ROOT_BLOCKERS_DESCRIPTION,
+        ),
         timeseries(
             "Blocked and blocking sessions",
             [
                 Q(f"dbconn_blocked_connections{{{T}}}", "{{target}} blocked"),
                 Q(f"dbconn_blocking_connections{{{T}}}", "{{target}} blocking"),
             ],
-            w=8, h=8,
+            w=6, h=8, link=True,
             description="Sessions waiting on a lock another session holds, and the "
                         "sessions holding such locks.",
         ),
         timeseries(
             "Longest lock wait",
             [Q(f"dbconn_max_lock_wait_seconds{{{T}}}", "{{target}}")],
-            w=8, h=8, unit="s",
+            w=6, h=8, unit="s", link=True,
             threshold_lines=thresholds((30, "orange")),
             description="The longest current lock wait. DatabaseLockContention fires "
                         "when it passes 30 s with sessions blocked.",
@@ -358,7 +398,7 @@ def overview():
             "Locks by mode",
             [Q(f"sum by (target, mode, granted) (dbconn_locks{{{T}}})",
                "{{target}} {{mode}} granted={{granted}}")],
-            w=8, h=8,
+            w=6, h=8,
             description="Locks held (granted=true) and awaited (granted=false) by mode; "
                         "the exporter's own locks are left out. Empty while no client "
                         "session holds a lock.",
@@ -522,13 +562,13 @@ def locks_and_sessions():
         timeseries(
             "Longest time in state",
             [Q(f"dbconn_max_state_duration_seconds{{{T}}}", "{{target}} {{state}}")],
-            w=12, h=8, unit="s",
+            w=12, h=8, unit="s", link=True,
             description="Longest time any session has been in each state.",
         ),
         timeseries(
             "Oldest transaction",
             [Q(f"dbconn_oldest_transaction_seconds{{{T}}}", "{{target}}")],
-            w=12, h=8, unit="s",
+            w=12, h=8, unit="s", link=True,
             description="Age of the oldest open transaction: it holds back vacuum / "
                         "purge and keeps its locks.",
         ),
@@ -544,17 +584,26 @@ def locks_and_sessions():
         ),
         row("Locks"),
         timeseries(
+            "Root blockers",
+            [Q(f"dbconn_root_blockers{{{T}}}", "{{target}}")],
+            w=8, h=8, link=True, threshold_lines=thresholds((1, "red")),
+            description=ROOT_BLOCKERS_DESCRIPTION,
+        ),
+        timeseries(
             "Blocked and blocking sessions",
             [
                 Q(f"dbconn_blocked_connections{{{T}}}", "{{target}} blocked"),
                 Q(f"dbconn_blocking_connections{{{T}}}", "{{target}} blocking"),
             ],
-            w=8, h=8,
+            w=8, h=8, link=True,
+            description="Sessions waiting on a lock another session holds, and the "
+                        "sessions holding such locks (a waiter can hold a lock others "
+                        "wait on: Root blockers counts only the heads of the queues).",
         ),
         timeseries(
             "Longest lock wait",
             [Q(f"dbconn_max_lock_wait_seconds{{{T}}}", "{{target}}")],
-            w=8, h=8, unit="s", threshold_lines=thresholds((30, "orange")),
+            w=8, h=8, unit="s", threshold_lines=thresholds((30, "orange")), link=True,
         ),
         timeseries(
             "Deadlocks per second",
@@ -566,14 +615,14 @@ def locks_and_sessions():
             "Locks awaited by mode",
             [Q(f'sum by (target, mode) (dbconn_locks{{{T}, granted="false"}})',
                "{{target}} {{mode}}")],
-            w=12, h=8,
+            w=8, h=8,
             description="Locks sessions wait for. Empty while nobody waits.",
         ),
         timeseries(
             "Locks held by mode",
             [Q(f'sum by (target, mode) (dbconn_locks{{{T}, granted="true"}})',
                "{{target}} {{mode}}")],
-            w=12, h=8,
+            w=8, h=8,
             description="Locks granted to client sessions (the exporter's own left out).",
         ),
         row("Server settings"),

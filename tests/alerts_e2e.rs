@@ -144,6 +144,13 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
             .is_some_and(|s| s.ends_with("DatabaseConnectionsHigh.md")),
         "{alert}"
     );
+    // The link to the incident page names the exporter Prometheus scraped and the
+    // alert's target.
+    assert_eq!(
+        alert["annotations"]["incident_page"],
+        format!("http://{}/incident?target={TARGET}", exporter.address()),
+        "{alert}"
+    );
     let maria_fired = webhook
         .wait_for(
             Duration::from_secs(60),

@@ -143,8 +143,8 @@ async fn mariadb_idle_sessions_are_counted_by_state_and_origin() {
 
 /// One session holds a row lock in an open transaction and two queue behind it:
 /// both counted blocked while they wait, the blockers counted as the server itself
-/// names them, the awaited locks listed — and all of it back to 0 once the holder
-/// rolls back.
+/// names them, the holder alone counted as the root blocker, the awaited locks
+/// listed — and all of it back to 0 once the holder rolls back.
 async fn one_session_blocking_two_on_a_row_lock<S: TestServer>() {
     let server = S::start(100).await;
     let (exporter, _config) = start_exporter(&server.superuser_dsn(), FAST_COLLECTION);
@@ -167,6 +167,9 @@ async fn one_session_blocking_two_on_a_row_lock<S: TestServer>() {
     let blockers = server.blockers().await;
     assert!(blockers >= 1);
     assert_eq!(v(&m, "dbconn_blocking_connections", &[]), blockers as f64);
+    // Whatever the engine names as blockers, only the holder waits on nothing: it
+    // is the one root of the tree, the session worth ending.
+    assert_eq!(v(&m, "dbconn_root_blockers", &[]), 1.0);
     let waiting = awaited_locks(&m);
     assert!(waiting >= 2.0, "awaited locks: {waiting}\n{}", m.text());
     assert_eq!(v(&m, "dbconn_connections", &[("state", "active")]), 3.0);
@@ -180,6 +183,7 @@ async fn one_session_blocking_two_on_a_row_lock<S: TestServer>() {
             &[
                 ("dbconn_blocked_connections", &[], 0.0),
                 ("dbconn_blocking_connections", &[], 0.0),
+                ("dbconn_root_blockers", &[], 0.0),
                 ("dbconn_max_lock_wait_seconds", &[], 0.0),
             ],
         )

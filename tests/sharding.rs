@@ -45,6 +45,9 @@ const SHARDED_JOB: &str = r#"scrape_configs:
         target_label: instance
       - target_label: __address__
         replacement: EXPORTER
+      # Keep the replica's address: the alerts' incident_page links to it.
+      - target_label: exporter
+        replacement: EXPORTER
 "#;
 
 const TARGETS: usize = 40;
@@ -233,6 +236,19 @@ async fn two_prometheus_servers_shard_forty_targets_over_two_lazy_replicas() {
         let names: BTreeSet<String> = limits.keys().cloned().collect();
         assert_eq!(&names, scraped, "shard {shard}");
         assert!(limits.values().all(|v| v == "100"), "{limits:?}");
+    }
+    // Every series keeps the address of the replica that read it in `exporter`,
+    // where `instance` is the target's name: the alerts' incident_page link is
+    // built from it (alerts/dbconn.rules.yml).
+    for (p, replica) in prometheus.iter().zip(&replicas) {
+        let by_exporter = by_label(
+            p,
+            "count by (exporter) (dbconn_max_connections)",
+            "exporter",
+        )
+        .await;
+        let only: Vec<&String> = by_exporter.keys().collect();
+        assert_eq!(only, [replica.address()], "{by_exporter:?}");
     }
     println!(
         "shards: {} + {} targets; sessions: {total} for {TARGETS} targets on 2 clusters",

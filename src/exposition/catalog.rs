@@ -174,6 +174,12 @@ pub const BLOCKING: Metric = m(
     &["target"],
     "Sessions holding a lock that others wait on.",
 );
+pub const ROOT_BLOCKERS: Metric = m(
+    "dbconn_root_blockers",
+    Kind::Gauge,
+    &["target"],
+    "Sessions that block others while not waiting on a lock themselves: the roots of the lock trees.",
+);
 pub const MAX_LOCK_WAIT: Metric = m(
     "dbconn_max_lock_wait_seconds",
     Kind::Gauge,
@@ -284,6 +290,7 @@ pub const METRICS: &[&Metric] = &[
     &MAX_CONNECTION_AGE,
     &BLOCKED,
     &BLOCKING,
+    &ROOT_BLOCKERS,
     &MAX_LOCK_WAIT,
     &LOCKS,
     &USER_LIMIT,

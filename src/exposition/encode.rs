@@ -188,6 +188,9 @@ fn locks(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::Result {
     per_target(e, &BLOCKING, rs, |s| {
         s.blocking.as_ref().map(|b| b.blocking as f64)
     })?;
+    per_target(e, &ROOT_BLOCKERS, rs, |s| {
+        s.blocking.as_ref().map(|b| b.root_blockers as f64)
+    })?;
     per_target(e, &MAX_LOCK_WAIT, rs, |s| {
         s.blocking.as_ref().map(|b| b.max_lock_wait_seconds)
     })?;

@@ -60,7 +60,7 @@ fn postgres() -> Snapshot {
         blocking: Some(Blocking {
             blocked: 2,
             blocking: 1,
-            root_blockers: 0,
+            root_blockers: 1,
             max_lock_wait_seconds: f64::NAN,
         }),
         locks: Some(vec![
@@ -368,5 +368,19 @@ fn classic_text_names_each_family_as_its_samples() {
         };
         assert!(text.contains(&format!("\n# HELP {} {}\n", metric.name, metric.help)));
         assert!(text.contains(&format!("\n# TYPE {} {kind}\n", metric.name)));
+    }
+}
+
+#[test]
+fn root_blockers_follow_the_blocking_read() {
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
+    assert!(text.contains(&sample(&ROOT_BLOCKERS, &["orders-primary"], "1.0")));
+    // No blocking read (the MariaDB report has none, a target down has no read):
+    // no sample rather than a 0 that would claim nobody blocks.
+    for target in ["shop", "was-up"] {
+        let prefix = format!("\n{}{{target=\"{target}\"", ROOT_BLOCKERS.name);
+        assert!(!text.contains(&prefix), "{target}");
+        let prefix = format!("\n{}{{target=\"{target}\"", BLOCKING.name);
+        assert!(!text.contains(&prefix), "{target}");
     }
 }
