@@ -205,29 +205,30 @@ async fn the_demo_shows_the_incident_and_cleans_up(as_user: Option<&str>, signal
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 
-    // The incident view, read through the exporter's session: the server full, and
-    // payflow-api the application with the most sessions listed.
+    // The incident view, read through the exporter's session: the server full,
+    // payflow-api the first holder, the batch job's row lock the root of the tree
+    // with the three payflow-api sessions behind it.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let path = format!("/api/v1/incident?target={TARGET}");
         let response = support::http::get(&address, &path, &[]).await;
         let report: serde_json::Value = serde_json::from_str(&response.body).unwrap_or_default();
-        let mut per_application = std::collections::BTreeMap::<String, usize>::new();
-        for session in report["sessions"].as_array().into_iter().flatten() {
-            let application = session["application"].as_str().unwrap_or_default();
-            *per_application.entry(application.to_string()).or_default() += 1;
-        }
-        let top = per_application.iter().max_by_key(|(_, n)| **n);
+        let roots = report["root_blockers"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         if response.status == 200
             && report["usage"]["ratio"].as_f64().is_some_and(|r| r >= 0.95)
-            // The list is capped (incident.sessions_limit); payflow-api still leads it.
-            && top.is_some_and(|(app, _)| app == "payflow-api")
+            && report["holders"][0]["application"] == "payflow-api"
+            && roots.len() == 1
+            && roots[0]["application"] == "batch-processor"
+            && roots[0]["blocked_total"] == 3
         {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "{} {per_application:?}:\n{}",
+            "{}:\n{}",
             response.status,
             response.body
         );
