@@ -159,6 +159,19 @@ fn tree_below(root: i64, edges: &BTreeMap<i64, Vec<i64>>) -> (BTreeSet<i64>, usi
     (below, direct)
 }
 
+/// Each waiter of a root blocker's tree waits on the session the server says it
+/// waits on.
+fn assert_tree_follows(root: &Value, edges: &BTreeMap<i64, Vec<i64>>) {
+    for w in root["waiters"].as_array().expect("waiters") {
+        let pid = w["pid"].as_i64().expect("pid");
+        let on = w["waits_for"].as_i64().expect("waits_for");
+        assert!(
+            edges.get(&pid).is_some_and(|b| b.contains(&on)),
+            "{pid} waits on {on} in the report, not for the server: {edges:?}"
+        );
+    }
+}
+
 /// `v` without its time-dependent numbers: every `…_seconds` field.
 fn timeless(v: &Value) -> Value {
     match v {
@@ -362,6 +375,9 @@ async fn payflow_on_a_full_postgresql_through_the_api_the_page_and_the_command()
         .map(i64::from)
         .collect();
     assert_eq!(below, expected_below, "the server's edges: {edges:?}");
+    // PostgreSQL queues the later updaters of a row behind the tuple lock of the
+    // first: only the first waiter waits on the root directly.
+    assert_eq!(direct, 1, "the server's edges: {edges:?}");
     let roots = report["root_blockers"].as_array().expect("root_blockers");
     assert_eq!(roots.len(), 1, "{roots:#?}");
     let r0 = &roots[0];
@@ -380,6 +396,7 @@ async fn payflow_on_a_full_postgresql_through_the_api_the_page_and_the_command()
         .map(|w| w["pid"].as_i64().expect("pid"))
         .collect();
     assert_eq!(listed, expected_below);
+    assert_tree_follows(r0, &edges);
 
     // Relief: exactly the idle payflow-api sessions, exactly the root blocker, and
     // never the exporter, the watcher or the root among the idle.
@@ -589,6 +606,7 @@ async fn payflow_on_a_full_mariadb_through_the_api() {
         roots[0]["blocked_directly"], direct,
         "InnoDB's edges: {edges:?}"
     );
+    assert_tree_follows(&roots[0], &edges);
 
     // Relief: `KILL <id>;` for exactly the idle threads and the root blocker.
     let idle_relief = relief(&report, "terminate_idle_of_top_holder");
