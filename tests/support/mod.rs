@@ -3,6 +3,7 @@
 //! `mod support;`, and not every file uses every part of it.
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod exporter;
 pub mod http;
 pub mod mariadb;

@@ -1,9 +1,11 @@
 //! The incident scene on MariaDB, built for real: an application ("payflow") has
 //! taken every connection, one of its threads holds a row lock in a transaction it
-//! left open, and three more queue behind it. The exporter's target (built through
-//! the library, as the exporter builds it) holds its one session from before the
-//! server filled. The incident tests of every layer (the engine read, the HTTP API,
-//! the page, the `incident` command) start from this scene.
+//! left open, and three more queue behind it. The exporter holds its one session
+//! from before the server filled: a library target built as the exporter builds it
+//! ([`PayFlowMariaDb::start`]), or the exporter binary, started between
+//! [`PayFlowServer::start`] and [`PayFlowServer::fill`]. The incident tests of every
+//! layer (the engine read, the HTTP API, the page, the `incident` command) start
+//! from this scene.
 //!
 //! The server: `max_connections` 20 and performance_schema on (for the
 //! `program_name` connect attribute). Its 20 client slots hold:
@@ -11,13 +13,13 @@
 //! | who | user | program_name | threads | state |
 //! |---|---|---|---|---|
 //! | the exporter | `monitor` | `dbconn_exporter` | 1 | active while it reads |
-//! | the on-call's console | `root` | (none) | 1 | idle ([`PayFlowMariaDb::watcher`]) |
+//! | the on-call's console | `root` | (none) | 1 | idle ([`PayFlowScene::watcher`]) |
 //! | the root blocker | `payflow` | `payflow` | 1 | idle in transaction, holding row 1 of `pay.t` |
 //! | the waiters | `payflow` | `payflow` | 3 | active, `UPDATE … WHERE id = 1` waiting on the root blocker |
 //! | idle in transaction | `payflow` | `payflow` | 2 | idle in transaction, holding rows 2 and 3 |
 //! | idle | `payflow` | `payflow` | 12 | idle |
 //!
-//! The next ordinary login is refused with error 1040 ([`PayFlowMariaDb::refusal`]).
+//! The next ordinary login is refused with error 1040 ([`PayFlowScene::refusal`]).
 //! Root (SUPER) may still take MariaDB's one extra slot.
 //!
 //! Accounts: `payflow` and `monitor`, password `pw`. `monitor` holds `PROCESS`,
@@ -49,41 +51,21 @@ pub const ROOT_BLOCKER_UPDATE: &str = "UPDATE t SET amount = amount + 1 WHERE id
 /// What each waiter runs, waiting on the root blocker.
 pub const WAITER_UPDATE: &str = "UPDATE t SET amount = amount - 1 WHERE id = 1";
 
-pub struct PayFlowMariaDb {
+/// The server, its accounts and the on-call's console, before any payflow thread:
+/// the exporter under test (a library [`Target`] or the binary) takes its one
+/// session now, while slots are free, then [`PayFlowServer::fill`] builds the rest.
+pub struct PayFlowServer {
     pub db: MariaDb,
-    /// The exporter's target for `monitor`, holding its session.
-    pub target: Arc<Target>,
-    /// The settings the target was built with (the defaults of a one-target
-    /// configuration); change with [`PayFlowMariaDb::reconfigure`].
-    pub settings: ReadSettings,
-    pub policy: Policy,
-    /// The `mysql://monitor:pw@…` DSN the target was built from.
+    /// The `mysql://monitor:pw@…` DSN for the exporter.
     pub dsn: String,
-    /// The exporter's thread id, as `monitor` was seen in the processlist.
-    pub exporter_id: i64,
-    /// Thread id of the on-call's `root` console, [`PayFlowMariaDb::watcher`].
-    pub watcher_id: i64,
-    /// Thread id of the payflow session holding row 1 in an open transaction.
-    pub root_blocker_id: i64,
-    /// Thread ids of the three payflow sessions waiting for row 1.
-    pub waiter_ids: Vec<i64>,
-    /// Thread ids of the two payflow sessions idle in an open transaction.
-    pub idle_in_transaction_ids: Vec<i64>,
-    /// Thread ids of the payflow sessions simply idle (12).
-    pub idle_ids: Vec<i64>,
-    /// The refusal of the ordinary login tried when the server was full.
-    pub refusal: mysql_async::Error,
-    /// The on-call's console: a root session opened before the server filled,
-    /// held for queries a test makes as root.
+    /// The on-call's console: a root session, held for queries a test makes as root.
     pub watcher: mysql_async::Conn,
-    held: Vec<mysql_async::Conn>,
-    waiting: Vec<tokio::task::JoinHandle<(mysql_async::Conn, Result<(), mysql_async::Error>)>>,
+    pub watcher_id: i64,
 }
 
-impl PayFlowMariaDb {
-    /// Starts the server and builds the scene; returns once the three waiters
-    /// wait and an ordinary login is refused.
-    pub async fn start() -> PayFlowMariaDb {
+impl PayFlowServer {
+    /// Starts the server with the accounts and the console; no payflow thread yet.
+    pub async fn start() -> PayFlowServer {
         let db = MariaDb::start(MariaOptions {
             max_connections: MAX_CONNECTIONS,
             settings: vec![
@@ -110,17 +92,32 @@ impl PayFlowMariaDb {
         let watcher_id = connection_id(&mut watcher).await;
         // The harness's `exec` session stays listed until its thread has gone.
         wait_for_count(&mut watcher, OTHER_CLIENTS, 0, "only the console left").await;
-
         let dsn = db.dsn(MONITOR, "pw");
-        let (target, settings, policy) = target_for(&dsn);
-        let report = target
-            .report(Instant::now() + Duration::from_secs(30))
-            .await;
-        assert!(
-            report.snapshot().is_some(),
-            "the exporter could not read the server: {:?}",
-            report.connect_errors
-        );
+        PayFlowServer {
+            db,
+            dsn,
+            watcher,
+            watcher_id,
+        }
+    }
+
+    /// Waits until the exporter's one thread is listed, then opens the payflow
+    /// threads (the root blocker, the idle in transaction, the waiters, and idle
+    /// ones until an ordinary login is refused).
+    pub async fn fill(self) -> PayFlowScene {
+        let PayFlowServer {
+            db,
+            dsn,
+            mut watcher,
+            watcher_id,
+        } = self;
+        wait_for_count(
+            &mut watcher,
+            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE USER = 'monitor'",
+            1,
+            "the exporter's one thread",
+        )
+        .await;
         let exporter_id: i64 = watcher
             .query_first("SELECT ID FROM information_schema.PROCESSLIST WHERE USER = 'monitor'")
             .await
@@ -189,11 +186,8 @@ impl PayFlowMariaDb {
             12,
             "20 slots: the exporter, the console, 6 busy payflow sessions, 12 idle"
         );
-        PayFlowMariaDb {
+        PayFlowScene {
             db,
-            target,
-            settings,
-            policy,
             dsn,
             exporter_id,
             watcher_id,
@@ -207,7 +201,96 @@ impl PayFlowMariaDb {
             waiting,
         }
     }
+}
 
+/// The full server, whichever exporter holds the `monitor` session.
+pub struct PayFlowScene {
+    pub db: MariaDb,
+    /// The `mysql://monitor:pw@…` DSN of the exporter.
+    pub dsn: String,
+    /// The exporter's thread id, as `monitor` was seen in the processlist.
+    pub exporter_id: i64,
+    /// Thread id of the on-call's `root` console, [`PayFlowScene::watcher`].
+    pub watcher_id: i64,
+    /// Thread id of the payflow session holding row 1 in an open transaction.
+    pub root_blocker_id: i64,
+    /// Thread ids of the three payflow sessions waiting for row 1.
+    pub waiter_ids: Vec<i64>,
+    /// Thread ids of the two payflow sessions idle in an open transaction.
+    pub idle_in_transaction_ids: Vec<i64>,
+    /// Thread ids of the payflow sessions simply idle (12).
+    pub idle_ids: Vec<i64>,
+    /// The refusal of the ordinary login tried when the server was full.
+    pub refusal: mysql_async::Error,
+    /// The on-call's console: a root session opened before the server filled,
+    /// held for queries a test makes as root.
+    pub watcher: mysql_async::Conn,
+    held: Vec<mysql_async::Conn>,
+    waiting: Vec<tokio::task::JoinHandle<(mysql_async::Conn, Result<(), mysql_async::Error>)>>,
+}
+
+/// The scene around a library [`Target`] built as the exporter builds it; the
+/// scene's fields are reached through it ([`std::ops::Deref`]).
+pub struct PayFlowMariaDb {
+    pub scene: PayFlowScene,
+    /// The exporter's target for `monitor`, holding its session.
+    pub target: Arc<Target>,
+    /// The settings the target was built with (the defaults of a one-target
+    /// configuration); change with [`PayFlowMariaDb::reconfigure`].
+    pub settings: ReadSettings,
+    pub policy: Policy,
+}
+
+impl std::ops::Deref for PayFlowMariaDb {
+    type Target = PayFlowScene;
+    fn deref(&self) -> &PayFlowScene {
+        &self.scene
+    }
+}
+
+impl std::ops::DerefMut for PayFlowMariaDb {
+    fn deref_mut(&mut self) -> &mut PayFlowScene {
+        &mut self.scene
+    }
+}
+
+impl PayFlowMariaDb {
+    /// Starts the server, connects the target, and builds the scene; returns once
+    /// the three waiters wait and an ordinary login is refused.
+    pub async fn start() -> PayFlowMariaDb {
+        let server = PayFlowServer::start().await;
+        let (target, settings, policy) = target_for(&server.dsn);
+        let report = target
+            .report(Instant::now() + Duration::from_secs(30))
+            .await;
+        assert!(
+            report.snapshot().is_some(),
+            "the exporter could not read the server: {:?}",
+            report.connect_errors
+        );
+        PayFlowMariaDb {
+            scene: server.fill().await,
+            target,
+            settings,
+            policy,
+        }
+    }
+
+    /// Applies other read settings to the target, keeping its session (the
+    /// incident statement text, say). An incident read younger than the target's
+    /// reuse window is still served as it was: poll for the change.
+    pub fn reconfigure(&mut self, settings: ReadSettings) {
+        self.settings = settings.clone();
+        self.target.reconfigure(settings, self.policy.clone());
+    }
+
+    /// See [`PayFlowScene::release`].
+    pub async fn release(self) {
+        self.scene.release().await;
+    }
+}
+
+impl PayFlowScene {
     /// Every payflow thread id: the root blocker, the waiters, the idle in
     /// transaction and the idle.
     pub fn payflow_ids(&self) -> Vec<i64> {
@@ -219,20 +302,12 @@ impl PayFlowMariaDb {
         ids
     }
 
-    /// The server error code of [`PayFlowMariaDb::refusal`].
+    /// The server error code of [`PayFlowScene::refusal`].
     pub fn refusal_code(&self) -> Option<u16> {
         match &self.refusal {
             mysql_async::Error::Server(e) => Some(e.code),
             _ => None,
         }
-    }
-
-    /// Applies other read settings to the target, keeping its session (the
-    /// incident statement text, say). An incident read younger than the target's
-    /// reuse window is still served as it was: poll for the change.
-    pub fn reconfigure(&mut self, settings: ReadSettings) {
-        self.settings = settings.clone();
-        self.target.reconfigure(settings, self.policy.clone());
     }
 
     /// The client threads the exporter's account holds, counted as root:
@@ -276,7 +351,7 @@ impl PayFlowMariaDb {
     }
 }
 
-/// What [`PayFlowMariaDb::exporter_connections`] counted.
+/// What [`PayFlowScene::exporter_connections`] counted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExporterConnections {
     /// Processlist rows of `monitor` now.
