@@ -484,3 +484,86 @@ async fn basic_auth_guards_the_view() {
         assert_ne!(r.status, 401, "{path} with credentials: {}", r.body);
     }
 }
+
+/// An application name built to close the relief statement's string literal when
+/// the session that runs it reads backslashes as escapes.
+const INJECTING_APP: &str = "x\\' OR true --";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relief_statement_ends_only_its_sessions_whatever_their_names_say() {
+    let pg = PgCluster::start(PgOptions::default());
+    pg.exec("CREATE ROLE payflow LOGIN").await;
+    let watcher = pg.superuser_session("watcher").await;
+    // The top holder: three idle sessions whose name tries to widen the statement.
+    let mut hostile = Vec::new();
+    for _ in 0..3 {
+        hostile.push(
+            pg.connect("payflow", "postgres", INJECTING_APP)
+                .await
+                .expect("connect a hostile session"),
+        );
+    }
+    let bystander = pg
+        .connect("postgres", "postgres", "bystander")
+        .await
+        .expect("connect the bystander");
+    let config = ConfigFile::new("incident:\n  relief_idle_after: 1s\n");
+    let exporter = Exporter::start(&[
+        config.arg(),
+        format!("--target={TARGET}={}", pg.dsn("postgres", "postgres")),
+    ]);
+    wait_count("exporter sessions", &watcher, exporter_sessions, 1).await;
+    // The relief offers the three hostile sessions once they have idled long enough.
+    let api = format!("/api/v1/incident?target={TARGET}");
+    let r = get_until(&exporter, &api, |r| {
+        serde_json::from_str::<serde_json::Value>(&r.body).is_ok_and(|report| {
+            report["relief"].as_array().into_iter().flatten().any(|x| {
+                x["id"] == "terminate_idle_of_top_holder"
+                    && x["pids"].as_array().map(Vec::len) == Some(3)
+            })
+        })
+    })
+    .await;
+    let report: serde_json::Value = serde_json::from_str(&r.body).expect("JSON report");
+    let relief = report["relief"]
+        .as_array()
+        .expect("relief")
+        .iter()
+        .find(|x| x["id"] == "terminate_idle_of_top_holder")
+        .expect("the idle sessions of the top holder")
+        .clone();
+    let statements: Vec<String> = relief["sql"]
+        .as_array()
+        .expect("statements")
+        .iter()
+        .map(|s| s.as_str().expect("text").to_string())
+        .collect();
+    // Run it as an on-call engineer would, from a superuser session whose settings
+    // read backslashes as escapes.
+    watcher
+        .batch_execute("SET standard_conforming_strings = off")
+        .await
+        .expect("set standard_conforming_strings");
+    let mut ended = 0;
+    for sql in &statements {
+        ended += watcher
+            .query(sql.as_str(), &[])
+            .await
+            .expect("run the relief")
+            .len();
+    }
+    assert_eq!(ended, 3, "{statements:?}");
+    // Everything else is alive: the bystander, the watcher, the exporter.
+    bystander
+        .simple_query("SELECT 1")
+        .await
+        .expect("the bystander's session was ended");
+    assert_eq!(exporter_sessions(&watcher).await, 1);
+    for client in &hostile {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.simple_query("SELECT 1").await.is_ok() {
+            assert!(Instant::now() < deadline, "a hostile session survived");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

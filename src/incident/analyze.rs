@@ -393,9 +393,13 @@ pub fn quote_ident(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 
-/// A SQL string literal: single quotes, an inner `'` doubled.
+/// A PostgreSQL string literal that reads the same whatever the session that runs
+/// it has set: an escape string (`E'…'`), a backslash and a quote doubled. A plain
+/// `'…'` literal reads a backslash as an escape under
+/// `standard_conforming_strings = off`, and a name ending in `\'` would then close
+/// the literal and let the rest of the name into the statement.
 pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
+    format!("E'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 /// A duration for a reader: `45 min`, `2.5 h`, `30 s`.
@@ -794,9 +798,21 @@ fn relief(
         let pids: Vec<i64> = running.iter().map(|s| s.pid).collect();
         let secs = options.relief_active_after.as_secs();
         let sql = if postgres {
+            // Each pid tied to the user and application seen with it: a pid reused
+            // meanwhile (an administrator's maintenance statement) is left alone.
+            let each: Vec<String> = running
+                .iter()
+                .map(|s| {
+                    format!(
+                        "(pid = {}{})",
+                        s.pid,
+                        same_origin_sql(&s.user, &s.application)
+                    )
+                })
+                .collect();
             vec![format!(
-                "SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid IN ({}) AND state = 'active' AND state_change < now() - interval '{secs} seconds';",
-                join_pids(&pids, ", ")
+                "SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity WHERE ({}) AND state = 'active' AND state_change < now() - interval '{secs} seconds';",
+                each.join(" OR ")
             )]
         } else {
             pids.iter().map(|p| format!("KILL QUERY {p};")).collect()
@@ -810,7 +826,7 @@ fn relief(
                 human_seconds(active_after),
                 human_seconds(longest(&running)),
                 if postgres {
-                    " The statement re-checks that each pid still runs a statement started that long ago."
+                    " The statement re-checks that each pid still runs a statement started that long ago, as the same user and application."
                 } else {
                     ""
                 }
@@ -1242,7 +1258,7 @@ pub(crate) mod tests {
         assert_eq!(idle[0].pids, (1001..=1078).collect::<Vec<i64>>());
         assert_eq!(idle[0].sql.len(), 1);
         let expected = format!(
-            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({}) AND state = 'idle' AND state_change < now() - interval '300 seconds' AND usename = 'payflow' AND application_name = 'PayFlow';",
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid IN ({}) AND state = 'idle' AND state_change < now() - interval '300 seconds' AND usename = E'payflow' AND application_name = E'PayFlow';",
             join_pids(&(1001..=1078).collect::<Vec<_>>(), ", ")
         );
         assert_eq!(idle[0].sql[0], expected);
@@ -1256,7 +1272,7 @@ pub(crate) mod tests {
         assert_eq!(
             cancel[0].sql,
             vec![
-                "SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity WHERE pid IN (4001, 4002, 4003, 4004, 4005) AND state = 'active' AND state_change < now() - interval '60 seconds';"
+                "SELECT pid, pg_cancel_backend(pid) FROM pg_stat_activity WHERE ((pid = 4001 AND usename = E'reporter' AND application_name = E'reports') OR (pid = 4002 AND usename = E'reporter' AND application_name = E'reports') OR (pid = 4003 AND usename = E'reporter' AND application_name = E'reports') OR (pid = 4004 AND usename = E'reporter' AND application_name = E'reports') OR (pid = 4005 AND usename = E'reporter' AND application_name = E'reports')) AND state = 'active' AND state_change < now() - interval '60 seconds';"
             ]
         );
 
@@ -1266,7 +1282,7 @@ pub(crate) mod tests {
         assert_eq!(
             root[0].sql,
             vec![
-                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = 2001 AND xact_start < now() - interval '1300 seconds' AND usename = 'payflow' AND application_name = 'PayFlow';"
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = 2001 AND xact_start < now() - interval '1300 seconds' AND usename = E'payflow' AND application_name = E'PayFlow';"
             ]
         );
         let all: Vec<i64> = r.relief.iter().flat_map(|x| x.pids.clone()).collect();
@@ -1420,7 +1436,10 @@ pub(crate) mod tests {
     fn identifiers_and_literals_are_quoted() {
         assert_eq!(quote_ident("pay\"flow"), "\"pay\"\"flow\"");
         assert_eq!(quote_ident("Mixed Case"), "\"Mixed Case\"");
-        assert_eq!(quote_literal("o'brien"), "'o''brien'");
+        assert_eq!(quote_literal("o'brien"), "E'o''brien'");
+        // Under standard_conforming_strings = off a backslash escapes: doubled, it
+        // cannot close the literal.
+        assert_eq!(quote_literal("x\\' OR true --"), "E'x\\\\'' OR true --'");
         let v: Vec<SessionRow> = (1..=3)
             .map(|pid| SessionRow {
                 transaction_seconds: Some(100.0),
@@ -1444,7 +1463,7 @@ pub(crate) mod tests {
         // pasted raw.
         assert_eq!(
             same_origin_sql("o'brien", "app\u{1b}[31m"),
-            " AND usename = 'o''brien'"
+            " AND usename = E'o''brien'"
         );
     }
 

@@ -429,7 +429,7 @@ mod tests {
     #[test]
     fn relief_statements_stand_on_their_own_lines_ready_to_copy() {
         let t = payflow_text();
-        assert!(t.lines().any(|l| l == "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = 2001 AND xact_start < now() - interval '1300 seconds' AND usename = 'payflow' AND application_name = 'PayFlow';"), "{t}");
+        assert!(t.lines().any(|l| l == "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity WHERE pid = 2001 AND xact_start < now() - interval '1300 seconds' AND usename = E'payflow' AND application_name = E'PayFlow';"), "{t}");
         assert!(
             t.contains("      ALTER SYSTEM SET idle_in_transaction_session_timeout = '5min';"),
             "{t}"
