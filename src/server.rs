@@ -13,7 +13,6 @@ mod incident;
 
 pub use connections::DEFAULT_MAX_CONNECTIONS;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -227,9 +226,20 @@ async fn discover(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// The one `target` parameter of a query string. Given twice it is refused rather
+/// than one of the two silently chosen.
+fn single_target(params: &[(String, String)]) -> Result<&str, &'static str> {
+    let mut names = params.iter().filter(|(k, _)| k == "target");
+    match (names.next(), names.next()) {
+        (Some((_, name)), None) => Ok(name),
+        (None, _) => Err("missing target parameter"),
+        (Some(_), Some(_)) => Err("the target parameter is given more than once"),
+    }
+}
+
 async fn probe(
     State(app): State<Arc<App>>,
-    query: Result<Query<HashMap<String, String>>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     let Ok(Query(params)) = query else {
@@ -239,12 +249,15 @@ async fn probe(
         )
             .into_response();
     };
-    let Some(name) = params.get("target") else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "missing target parameter; use /probe?target=NAME\n",
-        )
-            .into_response();
+    let name = match single_target(&params) {
+        Ok(name) => name,
+        Err(why) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("{why}; use /probe?target=NAME\n"),
+            )
+                .into_response();
+        }
     };
     let served = app.reloader.served();
     // The requested name is not echoed back: it could be a DSN pasted by mistake.

@@ -567,3 +567,38 @@ async fn a_relief_statement_ends_only_its_sessions_whatever_their_names_say() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_target_is_refused_and_the_page_keeps_its_own_policy() {
+    let config = ConfigFile::new(
+        "http_server_config:\n  headers:\n    Content-Security-Policy: \"default-src 'self'\"\n",
+    );
+    let exporter = Exporter::start(&[
+        format!("--web.config.file={}", config.path.display()),
+        format!(
+            "--target={TARGET}=postgres://postgres@127.0.0.1:{}/postgres",
+            support::proc::free_port()
+        ),
+        "--target=other=postgres://postgres@127.0.0.1:1/postgres".to_string(),
+    ]);
+    // Two names: neither is chosen silently.
+    for path in ["/api/v1/incident", "/incident", "/probe"] {
+        let r = get(&exporter, &format!("{path}?target={TARGET}&target=other")).await;
+        assert_eq!(r.status, 400, "{path}: {}", r.body);
+        assert!(r.body.contains("more than once"), "{path}: {}", r.body);
+    }
+    // The site-wide policy applies where a route has none of its own…
+    let landing = get(&exporter, "/").await;
+    assert_eq!(
+        landing.header("content-security-policy"),
+        Some("default-src 'self'")
+    );
+    // …and the page keeps its hash-only policy (the target is down: the 503 page).
+    let page = get(&exporter, &format!("/incident?target={TARGET}")).await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    let policy = page
+        .header("content-security-policy")
+        .expect("the page's policy");
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    assert!(!policy.contains("'self'"), "{policy}");
+}

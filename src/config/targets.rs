@@ -75,7 +75,7 @@ pub(super) fn targets(
     for (i, raw) in flags.iter().enumerate() {
         let (name, dsn) = split_named_target(raw);
         let spec = TargetSpec::new(name, dsn, None, connect_timeout)
-            .map_err(|e| ConfigError(format!("--target #{} : {e}", i + 1)))?;
+            .map_err(|e| ConfigError(format!("--target #{}: {e}", i + 1)))?;
         targets.push(spec);
     }
     for (i, t) in file.iter().enumerate() {

@@ -100,6 +100,12 @@ pub fn escape(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Shown, not obeyed: a name with a right-to-left override would
+            // reverse the rest of its line, and a control character has no place
+            // in a page.
+            c if super::text::is_bidi(c) || (c.is_control() && c != '\n') => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
             c => out.push(c),
         }
     }
@@ -579,6 +585,11 @@ mod tests {
         assert_eq!(page.matches("</pre>").count(), page.matches("<pre").count());
         // The target name in the links is URL-encoded.
         assert!(page.contains("/incident?target=orders%20%3Cscript%3E"));
+        // Bidirectional overrides and control characters are shown, not obeyed.
+        assert_eq!(
+            escape("evil\u{1b}[31m\r\u{202e}gnp.exe"),
+            "evil\\u{1b}[31m\\u{d}\\u{202e}gnp.exe"
+        );
     }
 
     #[test]

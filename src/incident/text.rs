@@ -52,7 +52,8 @@ pub fn clean(s: &str) -> String {
     out
 }
 
-fn is_bidi(c: char) -> bool {
+/// A character that reorders the text around it (bidirectional formatting).
+pub(crate) fn is_bidi(c: char) -> bool {
     matches!(c, '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 

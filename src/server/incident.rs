@@ -9,7 +9,6 @@
 //! pids, client addresses and perhaps statement text, which no cache should keep.
 //! The requested name is never written back: it is whatever the client sent.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -67,7 +66,7 @@ impl Refusal {
 /// The served configuration's report for the requested target, or why not.
 async fn report(
     app: &App,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Report, Refusal> {
     let served = app.reloader.served();
     if !served.collection.incident.enabled {
@@ -76,9 +75,7 @@ async fn report(
     let Ok(Query(params)) = query else {
         return Err(Refusal::BadRequest("malformed query string"));
     };
-    let Some(name) = params.get("target") else {
-        return Err(Refusal::BadRequest("missing target parameter"));
-    };
+    let name = super::single_target(&params).map_err(Refusal::BadRequest)?;
     let Some(target) = served.targets.iter().find(|t| t.name() == name) else {
         return Err(Refusal::Unknown(
             served
@@ -114,7 +111,7 @@ fn private(mut response: Response) -> Response {
 
 pub(super) async fn api(
     State(app): State<Arc<App>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
     let response = match report(&app, query).await {
         Ok(report) => match serde_json::to_string(&report) {
@@ -141,13 +138,13 @@ pub(super) async fn api(
 
 pub(super) async fn page(
     State(app): State<Arc<App>>,
-    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    query: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
     // `refresh=off` pauses the reload while someone copies a statement.
     let view = View {
         refresh: !query
             .as_ref()
-            .is_ok_and(|Query(p)| p.get("refresh").is_some_and(|v| v == "off")),
+            .is_ok_and(|Query(p)| p.iter().any(|(k, v)| k == "refresh" && v == "off")),
     };
     let response = match report(&app, query).await {
         Ok(report) => {

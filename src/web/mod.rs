@@ -241,6 +241,16 @@ async fn guard(State(web): State<Arc<Web>>, mut request: Request, next: Next) ->
         next.run(request).await
     };
     for (name, value) in &settings.headers {
+        // A route's own policy stays: the incident page allows its inline style and
+        // script by hash, and a site-wide policy would either block them or allow
+        // more than they need.
+        if *name == header::CONTENT_SECURITY_POLICY
+            && response
+                .headers()
+                .contains_key(header::CONTENT_SECURITY_POLICY)
+        {
+            continue;
+        }
         response.headers_mut().insert(name.clone(), value.clone());
     }
     response
