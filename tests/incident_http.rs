@@ -5,12 +5,12 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use support::ConfigFile;
+use support::chromium::{CSP_VIOLATION, Chromium, assert_png};
 use support::exporter::Exporter;
 use support::http::{self, Response};
 use support::pg::{PgCluster, PgOptions, blockers, exporter_sessions};
@@ -118,70 +118,6 @@ fn assert_page_headers(r: &Response) {
     }
 }
 
-struct Chromium {
-    binary: PathBuf,
-    profile: support::proc::ScratchDir,
-}
-
-struct Run {
-    stdout: String,
-    stderr: String,
-}
-
-impl Chromium {
-    fn new() -> Chromium {
-        Chromium {
-            binary: support::proc::require_binary("chromium", &["/usr/bin/chromium"]),
-            profile: support::proc::ScratchDir::new("dbconn-chromium"),
-        }
-    }
-
-    /// Runs headless chromium on `url` with `args`, logging the console to stderr.
-    fn run(&self, args: &[&str], url: &str) -> Run {
-        let output = Command::new(&self.binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--no-first-run",
-                "--enable-logging=stderr",
-                "--v=0",
-                &format!("--user-data-dir={}", self.profile.path().display()),
-            ])
-            .args(args)
-            .arg(url)
-            .output()
-            .expect("run chromium");
-        let run = Run {
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        };
-        assert!(
-            output.status.success(),
-            "chromium {args:?} {url} failed ({}):\n{}",
-            output.status,
-            run.stderr
-        );
-        run
-    }
-}
-
-fn assert_png(path: &Path) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert!(
-        bytes.len() > 1000,
-        "{} is {} bytes",
-        path.display(),
-        bytes.len()
-    );
-    assert_eq!(
-        &bytes[..8],
-        b"\x89PNG\r\n\x1a\n",
-        "{} is not a PNG",
-        path.display()
-    );
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_view_shows_the_root_blocker_in_json_and_in_a_browser() {
     let pg = PgCluster::start(PgOptions::default());
@@ -258,22 +194,10 @@ async fn the_view_shows_the_root_blocker_in_json_and_in_a_browser() {
     // application (as text) and the root blocker's pid, and reports no blocked
     // inline block. The control proves its console reports a violation.
     let chromium = Chromium::new();
-    let control = chromium.run(
-        &["--dump-dom"],
-        "data:text/html,<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'\"><style>p{}</style><p>x</p>",
-    );
-    assert!(
-        control.stderr.contains("Content Security Policy"),
-        "chromium's log shows no CSP violation for the control page:\n{}",
-        control.stderr
-    );
+    chromium.assert_logs_violations();
     let url = format!("http://{}{page_path}", exporter.address());
-    let dom = chromium.run(&["--dump-dom"], &url);
-    assert!(
-        !dom.stderr.contains("Content Security Policy"),
-        "{}",
-        dom.stderr
-    );
+    let dom = chromium.dom(&url);
+    assert!(!dom.stderr.contains(CSP_VIOLATION), "{}", dom.stderr);
     assert!(
         dom.stdout.contains(&format!("<h1>{TARGET}</h1>")),
         "{}",
@@ -300,20 +224,8 @@ async fn the_view_shows_the_root_blocker_in_json_and_in_a_browser() {
         );
     }
     let screenshot = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/incident-page.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let shot = chromium.run(
-        &[
-            &format!("--screenshot={}", screenshot.display()),
-            "--window-size=412,915",
-            "--hide-scrollbars",
-        ],
-        &url,
-    );
-    assert!(
-        !shot.stderr.contains("Content Security Policy"),
-        "{}",
-        shot.stderr
-    );
+    let shot = chromium.screenshot(&url, &screenshot, 412, 915);
+    assert!(!shot.stderr.contains(CSP_VIOLATION), "{}", shot.stderr);
     assert_png(&screenshot);
 
     // Through all of it, the exporter held one session.
