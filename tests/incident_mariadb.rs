@@ -8,8 +8,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use dbconn_exporter::incident::{Scene, SessionRow};
+use dbconn_exporter::incident::{Options, Scene, SessionRow, analyze};
 use dbconn_exporter::model::State;
+use dbconn_exporter::target::Target;
+use mysql_async::prelude::Queryable;
 use support::mariadb::{MariaDb, MariaOptions};
 use support::payflow_mariadb::{
     ExporterConnections, MAX_CONNECTIONS, MONITOR, PAYFLOW, PayFlowMariaDb, WAITER_UPDATE,
@@ -20,11 +22,14 @@ use tokio::time::Instant;
 /// The target's incident read, polled until `ready` holds (a result is reused for
 /// a while, and a thread's change shows at the next read). Every 250 ms: InnoDB's
 /// views refresh only when last read more than 100 ms ago.
-async fn scene_until(p: &PayFlowMariaDb, what: &str, ready: impl Fn(&Scene) -> bool) -> Arc<Scene> {
+async fn scene_until(
+    target: &Arc<Target>,
+    what: &str,
+    ready: impl Fn(&Scene) -> bool,
+) -> Arc<Scene> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let result = p
-            .target
+        let result = target
             .incident(Instant::now() + Duration::from_secs(10))
             .await;
         match result {
@@ -55,7 +60,7 @@ async fn the_scene_names_the_root_blocker_its_waiters_and_every_payflow_thread()
     assert_eq!(p.refusal_code(), Some(1040), "{}", p.refusal);
     assert_eq!(p.exporter_connections().await, ONE_CONNECTION);
 
-    let scene = scene_until(&p, "the waiters name the root blocker", |s| {
+    let scene = scene_until(&p.target, "the waiters name the root blocker", |s| {
         p.waiter_ids.iter().all(|w| {
             s.sessions
                 .iter()
@@ -155,14 +160,14 @@ async fn the_scene_names_the_root_blocker_its_waiters_and_every_payflow_thread()
 #[tokio::test]
 async fn statement_text_is_truncated_when_enabled() {
     let mut p = PayFlowMariaDb::start().await;
-    let first = scene_until(&p, "a first read", |_| true).await;
+    let first = scene_until(&p.target, "a first read", |_| true).await;
     assert!(first.sessions.iter().all(|r| r.query.is_none()));
 
     let mut settings = p.settings.clone();
     settings.query_text = Some(10);
     p.reconfigure(settings);
     let truncated = &WAITER_UPDATE[..10];
-    let scene = scene_until(&p, "the waiters' statements, truncated", |s| {
+    let scene = scene_until(&p.target, "the waiters' statements, truncated", |s| {
         p.waiter_ids.iter().all(|w| {
             s.sessions
                 .iter()
@@ -179,6 +184,198 @@ async fn statement_text_is_truncated_when_enabled() {
     // The setting changed on the same session.
     assert_eq!(p.exporter_connections().await, ONE_CONNECTION);
     p.release().await;
+}
+
+/// A session of `user` into `shop` that updates row `id` in a transaction it leaves
+/// open, and its thread id.
+async fn hold_row(db: &MariaDb, user: &str, id: i64) -> (mysql_async::Conn, i64) {
+    let mut c = db
+        .connect(user, "pw", Some("shop"))
+        .await
+        .unwrap_or_else(|e| panic!("connect {user}: {e}"));
+    let thread: i64 = c
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .expect("CONNECTION_ID()")
+        .expect("a connection id");
+    for statement in [
+        "BEGIN".to_string(),
+        format!("UPDATE accounts SET balance = balance - 1 WHERE id = {id}"),
+    ] {
+        c.query_drop(&statement)
+            .await
+            .unwrap_or_else(|e| panic!("{user}: {statement}: {e}"));
+    }
+    (c, thread)
+}
+
+/// A session of `app` that waits to update row `id`, and its thread id.
+async fn wait_on_row(
+    db: &MariaDb,
+    id: i64,
+) -> (tokio::task::JoinHandle<Result<(), mysql_async::Error>>, i64) {
+    let mut c = db
+        .connect("app", "pw", Some("shop"))
+        .await
+        .unwrap_or_else(|e| panic!("connect a waiter: {e}"));
+    let thread: i64 = c
+        .query_first("SELECT CONNECTION_ID()")
+        .await
+        .expect("CONNECTION_ID()")
+        .expect("a connection id");
+    let task = tokio::spawn(async move {
+        c.query_drop(format!(
+            "UPDATE accounts SET balance = balance + 1 WHERE id = {id}"
+        ))
+        .await
+    });
+    (task, thread)
+}
+
+/// Whether any relief statement of the report names thread `id`.
+fn offered(report: &dbconn_exporter::incident::Report, id: i64) -> bool {
+    report.relief.iter().any(|r| {
+        r.pids.contains(&id)
+            || r.sql.iter().any(|s| {
+                s.contains(&format!("KILL {id};")) || s.contains(&format!("KILL QUERY {id};"))
+            })
+    })
+}
+
+/// SUPER through a default role (`rt_u`), SUPER two roles down (`rt_deep`), and
+/// CONNECTION ADMIN through a role never activated (`rt_conn_u`): each is a
+/// superuser, and a root blocker of theirs is offered for no `KILL`, while an
+/// ordinary user's root blocker (`app`, whose own role grants nothing of the kind)
+/// is. Without a read of the role grants nobody is offered at all.
+#[tokio::test]
+async fn a_superuser_through_roles_is_never_offered_for_termination() {
+    let db = MariaDb::start(MariaOptions::default());
+    db.exec(
+        "CREATE DATABASE shop; \
+         CREATE TABLE shop.accounts (id INT PRIMARY KEY, balance INT) ENGINE=InnoDB; \
+         INSERT INTO shop.accounts VALUES (1, 100), (2, 100), (3, 100); \
+         CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'; \
+         GRANT PROCESS ON *.* TO 'monitor'@'%'; \
+         GRANT SELECT ON mysql.global_priv TO 'monitor'@'%'; \
+         GRANT SELECT ON mysql.roles_mapping TO 'monitor'@'%'; \
+         CREATE USER 'blind'@'%' IDENTIFIED BY 'pw'; \
+         GRANT PROCESS ON *.* TO 'blind'@'%'; \
+         GRANT SELECT ON mysql.global_priv TO 'blind'@'%'; \
+         CREATE ROLE rt_admin; \
+         GRANT SUPER ON *.* TO rt_admin; \
+         CREATE USER 'rt_u'@'%' IDENTIFIED BY 'pw'; \
+         GRANT ALL ON shop.* TO 'rt_u'@'%'; \
+         GRANT rt_admin TO 'rt_u'@'%'; \
+         SET DEFAULT ROLE rt_admin FOR 'rt_u'@'%'; \
+         CREATE ROLE rt_mid; \
+         GRANT rt_admin TO rt_mid; \
+         CREATE ROLE rt_top; \
+         GRANT rt_mid TO rt_top; \
+         CREATE USER 'rt_deep'@'%' IDENTIFIED BY 'pw'; \
+         GRANT ALL ON shop.* TO 'rt_deep'@'%'; \
+         GRANT rt_top TO 'rt_deep'@'%'; \
+         SET DEFAULT ROLE rt_top FOR 'rt_deep'@'%'; \
+         CREATE ROLE rt_conn; \
+         GRANT CONNECTION ADMIN ON *.* TO rt_conn; \
+         CREATE USER 'rt_conn_u'@'%' IDENTIFIED BY 'pw'; \
+         GRANT rt_conn TO 'rt_conn_u'@'%'; \
+         CREATE ROLE rt_reader; \
+         GRANT SELECT ON shop.* TO rt_reader; \
+         CREATE USER 'app'@'%' IDENTIFIED BY 'pw'; \
+         GRANT ALL ON shop.* TO 'app'@'%'; \
+         GRANT rt_reader TO 'app'@'%'; \
+         SET DEFAULT ROLE rt_reader FOR 'app'@'%'",
+    )
+    .await;
+    let (target, _, _) = target_for(&db.dsn(MONITOR, "pw"));
+    let (blind, _, _) = target_for(&db.dsn("blind", "pw"));
+
+    let (mut u, u_id) = hold_row(&db, "rt_u", 1).await;
+    // The role is in force in the root blocker's own session.
+    let role: Option<String> = u
+        .query_first("SELECT CURRENT_ROLE()")
+        .await
+        .expect("CURRENT_ROLE()")
+        .flatten();
+    assert_eq!(role.as_deref(), Some("rt_admin"));
+    let (mut deep, deep_id) = hold_row(&db, "rt_deep", 2).await;
+    let (mut ordinary, ordinary_id) = hold_row(&db, "app", 3).await;
+    let conn_u = db
+        .connect("rt_conn_u", "pw", None)
+        .await
+        .unwrap_or_else(|e| panic!("connect rt_conn_u: {e}"));
+    let mut waiters = Vec::new();
+    for row in [1, 2, 3] {
+        waiters.push(wait_on_row(&db, row).await);
+    }
+    let waiter_ids: Vec<i64> = waiters.iter().map(|(_, id)| *id).collect();
+    let roots = [u_id, deep_id, ordinary_id];
+    let all_wait = |s: &Scene| {
+        waiter_ids.iter().zip(roots).all(|(w, root)| {
+            s.sessions
+                .iter()
+                .any(|r| r.pid == *w && r.blocked_by == [root])
+        })
+    };
+
+    let scene = scene_until(&target, "each waiter waits on its root blocker", all_wait).await;
+    assert!(scene.superusers_known, "{:#?}", scene.notes);
+    let superusers: HashSet<&str> = scene
+        .sessions
+        .iter()
+        .filter(|r| r.superuser)
+        .map(|r| r.user.as_str())
+        .collect();
+    assert_eq!(
+        superusers,
+        HashSet::from(["rt_u", "rt_deep", "rt_conn_u"]),
+        "{:#?}",
+        scene.sessions
+    );
+    let report = analyze("roles", &scene, &Options::default());
+    let root_relief: Vec<&Vec<i64>> = report
+        .relief
+        .iter()
+        .filter(|r| r.id == "terminate_root_blocker")
+        .map(|r| &r.pids)
+        .collect();
+    // The ordinary root blocker is offered: the relief is there to be withheld.
+    assert_eq!(root_relief, [&vec![ordinary_id]], "{:#?}", report.relief);
+    assert!(!offered(&report, u_id), "{:#?}", report.relief);
+    assert!(!offered(&report, deep_id), "{:#?}", report.relief);
+    // Both superusers' trees are still shown.
+    let listed: HashSet<i64> = report.root_blockers.iter().map(|r| r.pid).collect();
+    assert_eq!(listed, HashSet::from(roots), "{:#?}", report.root_blockers);
+
+    // An account that may read the privileges but not the role grants cannot tell
+    // superusers apart, and says which table it needs.
+    let scene = scene_until(&blind, "each waiter waits on its root blocker", all_wait).await;
+    assert!(!scene.superusers_known);
+    assert!(scene.sessions.iter().all(|r| !r.superuser));
+    let notes = scene.notes.join("\n");
+    assert!(notes.contains("Superusers are not known"), "{notes}");
+    assert!(
+        notes.contains("mysql.global_priv and mysql.roles_mapping"),
+        "{notes}"
+    );
+    let report = analyze("roles", &scene, &Options::default());
+    assert!(report.relief.is_empty(), "{:#?}", report.relief);
+
+    for (c, who) in [
+        (&mut u, "rt_u"),
+        (&mut deep, "rt_deep"),
+        (&mut ordinary, "app"),
+    ] {
+        c.query_drop("ROLLBACK")
+            .await
+            .unwrap_or_else(|e| panic!("roll {who} back: {e}"));
+    }
+    for (task, id) in waiters {
+        task.await
+            .unwrap_or_else(|e| panic!("waiter {id}: {e}"))
+            .unwrap_or_else(|e| panic!("waiter {id}'s update: {e}"));
+    }
+    drop(conn_u);
 }
 
 /// An account with no PROCESS, no read of `mysql.user`, on a server without
@@ -222,6 +419,9 @@ async fn without_privileges_the_scene_lists_its_own_threads_and_says_why() {
     assert!(notes.contains("GRANT PROCESS ON *.*"), "{notes}");
     assert!(notes.contains("performance_schema"), "{notes}");
     assert!(notes.contains("Superusers are not known"), "{notes}");
-    assert!(notes.contains("mysql.user"), "{notes}");
+    assert!(
+        notes.contains("SELECT on mysql.global_priv and mysql.roles_mapping"),
+        "{notes}"
+    );
     assert_eq!(scene.notes.len(), 3, "{notes}");
 }

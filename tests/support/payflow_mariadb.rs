@@ -23,7 +23,8 @@
 //! Root (SUPER) may still take MariaDB's one extra slot.
 //!
 //! Accounts: `payflow` and `monitor`, password `pw`. `monitor` holds `PROCESS`,
-//! `SELECT` on `mysql.user` (the account limits and the superusers) and on
+//! `SELECT` on `mysql.user` (the account limits), on `mysql.global_priv` and
+//! `mysql.roles_mapping` (the superusers, with their roles) and on
 //! `performance_schema` (the application names) — nothing that grants the extra
 //! slot. Lock waits last up to 600 s (`innodb_lock_wait_timeout`).
 
@@ -82,6 +83,8 @@ impl PayFlowServer {
              CREATE USER 'monitor'@'%' IDENTIFIED BY 'pw'; \
              GRANT PROCESS ON *.* TO 'monitor'@'%'; \
              GRANT SELECT ON mysql.user TO 'monitor'@'%'; \
+             GRANT SELECT ON mysql.global_priv TO 'monitor'@'%'; \
+             GRANT SELECT ON mysql.roles_mapping TO 'monitor'@'%'; \
              GRANT SELECT ON performance_schema.* TO 'monitor'@'%'",
         )
         .await;

@@ -40,6 +40,11 @@
 //!   attributes and the superusers. A thread's waits come from the lock views and
 //!   its transaction's age from `INNODB_TRX`, both needing `PROCESS`; without it the
 //!   view lists the account's own threads and says so.
+//! - A superuser is whoever holds the extra slot's privilege itself or through any
+//!   chain of roles granted to it: a role grant is one `SET ROLE` away from use.
+//!   The privileges and the role grants come in one statement, so a grant table
+//!   the exporter may not read leaves the superusers unknown (and no session is
+//!   offered for termination) rather than known in part.
 //!
 //! What a read costs the server is measured by `cargo bench --bench peers`.
 
@@ -184,10 +189,10 @@ impl Session {
                 HashMap::new()
             }
         };
-        let superusers = match self.optional(sql.superusers).await? {
+        let superusers = match self.optional(&sql.superusers.statement).await? {
             Ok(rows) => Some(scene::superusers(&rows)),
             Err(e) => {
-                notes.push(scene::superusers_unknown_note(&e));
+                notes.push(scene::superusers_unknown_note(&e, sql.superusers.tables));
                 None
             }
         };

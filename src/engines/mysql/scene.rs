@@ -5,8 +5,8 @@
 //!
 //! The processlist names a thread's user, not the account it matched, so
 //! superusers are known by user name: a name that some account with `SUPER` uses
-//! marks every session of that name. Erring that way only keeps a session from
-//! being offered for termination.
+//! (itself or through roles granted to it) marks every session of that name.
+//! Erring that way only keeps a session from being offered for termination.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -140,9 +140,43 @@ pub fn applications(rows: &[impl Cells]) -> HashMap<i64, String> {
         .collect()
 }
 
-/// The user names of the superusers.
+/// The user names of the superusers, from the rows of the superusers statement: a
+/// name alone holds the privilege itself, a name with a role was granted that role.
 pub fn superusers(rows: &[impl Cells]) -> HashSet<String> {
-    rows.iter().filter_map(|r| text(r.cell(0))).collect()
+    let mut holders = HashSet::new();
+    let mut grants = Vec::new();
+    for r in rows {
+        let Some(name) = text(r.cell(0)) else {
+            continue;
+        };
+        match text(r.cell(1)) {
+            Some(role) => grants.push((name, role)),
+            None => {
+                holders.insert(name);
+            }
+        }
+    }
+    through_roles(holders, &grants)
+}
+
+/// Every name that holds a privilege: the `holders` themselves, and whoever was
+/// granted a role that holds it, however long the chain of roles. `grants` are
+/// (grantee, role) pairs; a cycle among them ends where a name is already known.
+pub fn through_roles(holders: HashSet<String>, grants: &[(String, String)]) -> HashSet<String> {
+    let mut grantees: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (grantee, role) in grants {
+        grantees.entry(role).or_default().push(grantee);
+    }
+    let mut queue: Vec<String> = holders.iter().cloned().collect();
+    let mut found = holders;
+    while let Some(name) = queue.pop() {
+        for grantee in grantees.get(name.as_str()).into_iter().flatten() {
+            if found.insert((*grantee).to_string()) {
+                queue.push((*grantee).to_string());
+            }
+        }
+    }
+    found
 }
 
 /// Whether `SELECT @@performance_schema` said on.
@@ -201,11 +235,12 @@ pub fn applications_refused_note(error: &str) -> String {
     )
 }
 
-/// The note when the accounts cannot be read.
-pub fn superusers_unknown_note(error: &str) -> String {
+/// The note when the accounts or their role grants cannot be read; `tables` are
+/// those the superusers statement reads.
+pub fn superusers_unknown_note(error: &str, tables: &str) -> String {
     format!(
-        "Superusers are not known ({error}): no session is marked as one. Reading them \
-         needs SELECT on mysql.user (and mysql.global_grants on MySQL 8)."
+        "Superusers are not known ({error}): no session is marked as one, and none is \
+         offered for termination. Reading them needs SELECT on {tables}."
     )
 }
 
@@ -405,12 +440,98 @@ mod tests {
         assert!(!performance_schema_on::<Vec<Value>>(&[]));
     }
 
+    fn names(list: &[&str]) -> HashSet<String> {
+        list.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn grants(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(g, r)| (g.to_string(), r.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn a_role_passes_its_privilege_down_a_chain_of_grants() {
+        // root holds it itself; admin -> dba -> ops -> alice; bob has an
+        // unprivileged role; carol was granted nothing.
+        let found = through_roles(
+            names(&["root", "admin"]),
+            &grants(&[
+                ("dba", "admin"),
+                ("ops", "dba"),
+                ("alice", "ops"),
+                ("bob", "reader"),
+                ("reader", "nobody"),
+            ]),
+        );
+        assert_eq!(found, names(&["root", "admin", "dba", "ops", "alice"]));
+        // A grant that leads to no holder marks nobody.
+        assert_eq!(
+            through_roles(names(&[]), &grants(&[("a", "b"), ("b", "c")])),
+            names(&[])
+        );
+        // A name granted both a plain and a privileged role is marked.
+        assert_eq!(
+            through_roles(names(&["su"]), &grants(&[("u", "plain"), ("u", "su")])),
+            names(&["su", "u"])
+        );
+    }
+
+    #[test]
+    fn a_cycle_of_role_grants_ends() {
+        // x -> y -> z -> x, with z holding the privilege, and w granted x.
+        let found = through_roles(
+            names(&["z"]),
+            &grants(&[("x", "y"), ("y", "z"), ("z", "x"), ("w", "x")]),
+        );
+        assert_eq!(found, names(&["x", "y", "z", "w"]));
+        // A cycle without a holder marks nobody, and a role granted to itself ends.
+        let none = through_roles(names(&["other"]), &grants(&[("p", "q"), ("q", "p")]));
+        assert_eq!(none, names(&["other"]));
+        assert_eq!(
+            through_roles(names(&["s"]), &grants(&[("s", "s")])),
+            names(&["s"])
+        );
+    }
+
+    #[test]
+    fn superuser_rows_are_holders_or_grants() {
+        let bytes = |s: &str| Value::Bytes(s.as_bytes().to_vec());
+        let rows = [
+            // A holder, as the two-column statements send it.
+            vec![bytes("root"), Value::NULL],
+            vec![bytes("rt_admin"), Value::NULL],
+            // A grant: the user rt_u was granted the role rt_admin.
+            vec![bytes("rt_u"), bytes("rt_admin")],
+            vec![bytes("rt_top"), bytes("rt_mid")],
+            vec![bytes("rt_mid"), bytes("rt_admin")],
+            vec![bytes("plain"), bytes("reader")],
+            // A NULL grantee names nobody.
+            vec![Value::NULL, bytes("rt_admin")],
+        ];
+        assert_eq!(
+            superusers(&rows),
+            names(&["root", "rt_admin", "rt_u", "rt_top", "rt_mid"])
+        );
+        // The one-column statement of servers without roles.
+        assert_eq!(
+            superusers(&[vec![bytes("root")], vec![bytes("admin")]]),
+            names(&["root", "admin"])
+        );
+    }
+
     #[test]
     fn notes_name_what_is_missing() {
         assert!(without_process_note().contains("GRANT PROCESS ON *.*"));
         assert!(APPLICATIONS_NEED_PERFORMANCE_SCHEMA.contains("performance_schema"));
         assert!(applications_refused_note("denied").contains("(denied)"));
-        assert!(superusers_unknown_note("denied").contains("mysql.user"));
+        let note = superusers_unknown_note("denied", "mysql.global_priv and mysql.roles_mapping");
+        assert!(note.contains("(denied)"), "{note}");
+        assert!(
+            note.contains("SELECT on mysql.global_priv and mysql.roles_mapping."),
+            "{note}"
+        );
         assert!(lock_waits_failed_note("timeout").contains("(timeout)"));
     }
 }

@@ -418,7 +418,15 @@ pub struct IncidentSql {
     /// Each thread's `program_name` connect attribute.
     pub applications: &'static str,
     /// The accounts whose sessions get the extra admin slot, by user name.
-    pub superusers: &'static str,
+    pub superusers: SuperuserSql,
+}
+
+/// The statement that finds the superusers, and the tables it needs to read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuperuserSql {
+    pub statement: String,
+    /// The grant tables the statement reads, as a note names them.
+    pub tables: &'static str,
 }
 
 /// The incident read's statements for a flavour, version and [`Visibility`];
@@ -464,17 +472,57 @@ pub fn incident_sql(
     }
 }
 
-/// The user names of the accounts with the extra admin slot: `SUPER`, and on MySQL
-/// 8 the dynamic `CONNECTION_ADMIN` (kept in `mysql.global_grants`). By user name,
-/// not account: a thread names its user, not the account it matched, and marking
-/// too many sessions only keeps them from being offered for termination.
-fn superusers(flavor: Engine, version: Version) -> &'static str {
+/// `SUPER` (bit 15) and `CONNECTION ADMIN` (bit 32) in the `access` mask of
+/// MariaDB's `mysql.global_priv`: either gets the extra admin slot.
+pub const MARIADB_ADMIN_SLOT_BITS: u64 = (1 << 15) | (1 << 32);
+
+/// MariaDB since this version keeps `CONNECTION ADMIN` apart from `SUPER`.
+const MARIADB_CONNECTION_ADMIN: Version = Version(10, 5, 2);
+
+/// MariaDB has roles since this version.
+const MARIADB_ROLES: Version = Version(10, 0, 5);
+
+/// The accounts with the extra admin slot, by user name: rows of a name and NULL
+/// for a user or role holding the privilege itself, rows of a grantee and a role for
+/// each role grant (a role granted to a role included). The closure over the grants
+/// is taken in Rust (`scene::superusers`): a user whose privilege comes through a
+/// role can activate it at any time, and SQL cannot follow a chain of any length on
+/// every server this supports.
+///
+/// One statement, so that an unreadable grant table leaves the superusers unknown
+/// rather than read in part. By user name, not account: a thread names its user,
+/// not the account it matched, and marking too many sessions only keeps them from
+/// being offered for termination.
+fn superusers(flavor: Engine, version: Version) -> SuperuserSql {
     match flavor {
-        Engine::MySql if version >= Version(8, 0, 0) => {
-            "SELECT User FROM mysql.user WHERE Super_priv = 'Y' \
-             UNION SELECT USER FROM mysql.global_grants WHERE PRIV = 'CONNECTION_ADMIN'"
-        }
-        _ => "SELECT DISTINCT User FROM mysql.user WHERE Super_priv = 'Y'",
+        Engine::MySql if version >= Version(8, 0, 0) => SuperuserSql {
+            statement: "SELECT User, NULL FROM mysql.user WHERE Super_priv = 'Y' \
+                        UNION ALL SELECT USER, NULL FROM mysql.global_grants \
+                        WHERE PRIV = 'CONNECTION_ADMIN' \
+                        UNION ALL SELECT TO_USER, FROM_USER FROM mysql.role_edges"
+                .to_string(),
+            tables: "mysql.user, mysql.global_grants and mysql.role_edges",
+        },
+        Engine::MariaDb if version >= MARIADB_CONNECTION_ADMIN => SuperuserSql {
+            statement: format!(
+                "SELECT User, NULL FROM mysql.global_priv \
+                 WHERE CAST(JSON_VALUE(Priv, '$.access') AS UNSIGNED) & {MARIADB_ADMIN_SLOT_BITS} <> 0 \
+                 UNION ALL SELECT User, Role FROM mysql.roles_mapping"
+            ),
+            tables: "mysql.global_priv and mysql.roles_mapping",
+        },
+        Engine::MariaDb if version >= MARIADB_ROLES => SuperuserSql {
+            statement: "SELECT User, NULL FROM mysql.user WHERE Super_priv = 'Y' \
+                        UNION ALL SELECT User, Role FROM mysql.roles_mapping"
+                .to_string(),
+            tables: "mysql.user and mysql.roles_mapping",
+        },
+        // MySQL 5.7 and MariaDB before roles: the privilege is held directly or not
+        // at all.
+        _ => SuperuserSql {
+            statement: "SELECT DISTINCT User FROM mysql.user WHERE Super_priv = 'Y'".to_string(),
+            tables: "mysql.user",
+        },
     }
 }
 
@@ -728,9 +776,18 @@ mod tests {
             waits.contains("JOIN information_schema.INNODB_TRX b ON b.trx_id = w.blocking_trx_id")
         );
         assert!(waits.starts_with("SELECT DISTINCT r.trx_mysql_thread_id, b.trx_mysql_thread_id "));
+        // MariaDB 10.5.2+: SUPER or CONNECTION ADMIN from the access mask, and the
+        // role grants, in one statement.
         assert_eq!(
-            maria.superusers,
-            "SELECT DISTINCT User FROM mysql.user WHERE Super_priv = 'Y'"
+            maria.superusers.statement,
+            "SELECT User, NULL FROM mysql.global_priv \
+             WHERE CAST(JSON_VALUE(Priv, '$.access') AS UNSIGNED) & 4295000064 <> 0 \
+             UNION ALL SELECT User, Role FROM mysql.roles_mapping"
+        );
+        assert_eq!(MARIADB_ADMIN_SLOT_BITS, 32_768 + 4_294_967_296);
+        assert_eq!(
+            maria.superusers.tables,
+            "mysql.global_priv and mysql.roles_mapping"
         );
         assert!(
             maria
@@ -749,7 +806,41 @@ mod tests {
         );
         assert_eq!(mysql57.sessions, maria.sessions);
         assert_eq!(mysql57.lock_waits, maria.lock_waits);
-        assert_eq!(mysql57.superusers, maria.superusers);
+        // MySQL 5.7 has no roles: the privilege is held directly or not at all.
+        assert_eq!(
+            mysql57.superusers,
+            SuperuserSql {
+                statement: "SELECT DISTINCT User FROM mysql.user WHERE Super_priv = 'Y'"
+                    .to_string(),
+                tables: "mysql.user",
+            }
+        );
+    }
+
+    #[test]
+    fn mariadb_superusers_follow_roles_from_when_it_has_them() {
+        let incident = |v| incident_sql(Engine::MariaDb, v, Visibility::AllThreads, None);
+        let current = incident(Version(10, 11, 0)).superusers;
+        assert_eq!(incident(Version(10, 5, 2)).superusers, current);
+        assert_eq!(incident(Version(11, 4, 0)).superusers, current);
+        // Before CONNECTION ADMIN: SUPER from mysql.user, with the role grants.
+        for v in [Version(10, 5, 1), Version(10, 4, 30), Version(10, 0, 5)] {
+            assert_eq!(
+                incident(v).superusers,
+                SuperuserSql {
+                    statement: "SELECT User, NULL FROM mysql.user WHERE Super_priv = 'Y' \
+                                UNION ALL SELECT User, Role FROM mysql.roles_mapping"
+                        .to_string(),
+                    tables: "mysql.user and mysql.roles_mapping",
+                },
+                "{v:?}"
+            );
+        }
+        // Before roles.
+        assert_eq!(
+            incident(Version(10, 0, 4)).superusers.statement,
+            "SELECT DISTINCT User FROM mysql.user WHERE Super_priv = 'Y'"
+        );
     }
 
     #[test]
@@ -776,12 +867,26 @@ mod tests {
             "JOIN information_schema.INNODB_TRX b ON b.trx_id = w.BLOCKING_ENGINE_TRANSACTION_ID"
         ));
         assert!(!waits.contains("THREAD_ID"));
-        assert!(
-            mysql8
-                .superusers
-                .contains("mysql.global_grants WHERE PRIV = 'CONNECTION_ADMIN'")
+        // SUPER, CONNECTION_ADMIN, and the role grants (FROM is the role, TO the
+        // grantee), for users and roles alike.
+        assert_eq!(
+            mysql8.superusers,
+            SuperuserSql {
+                statement: "SELECT User, NULL FROM mysql.user WHERE Super_priv = 'Y' \
+                            UNION ALL SELECT USER, NULL FROM mysql.global_grants \
+                            WHERE PRIV = 'CONNECTION_ADMIN' \
+                            UNION ALL SELECT TO_USER, FROM_USER FROM mysql.role_edges"
+                    .to_string(),
+                tables: "mysql.user, mysql.global_grants and mysql.role_edges",
+            }
         );
-        assert!(mysql8.superusers.contains("Super_priv = 'Y'"));
+        let mysql84 = incident_sql(
+            Engine::MySql,
+            Version(8, 4, 0),
+            Visibility::AllThreads,
+            None,
+        );
+        assert_eq!(mysql84.superusers, mysql8.superusers);
         // 8.0.1-8.0.21: the lock views of 8, the processlist of old.
         let early = incident_sql(
             Engine::MySql,
