@@ -111,7 +111,7 @@ async fn the_command_reads_the_lock_tree_through_one_session_and_prints_relief()
     );
     assert!(
         out.lines().any(|l| l.starts_with(&relief)
-            && l.ends_with("seconds' AND usename = 'app' AND application_name = 'holder';")),
+            && l.ends_with("seconds' AND usename = E'app' AND application_name = E'holder';")),
         "no relief line for {holder}:\n{out}"
     );
     assert!(out.starts_with("Target 127.0.0.1:"), "{out}");
