@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use super::App;
 use crate::incident::page::{self, View};
 use crate::incident::{Report, analyze};
+use crate::model::Engine;
 use crate::target::IncidentError;
 
 /// Why there is no report to show.
@@ -29,6 +30,8 @@ enum Refusal {
     BadRequest(&'static str),
     Disabled,
     Unknown(Vec<String>),
+    /// A pooler: no pid-level view to offer.
+    NotOffered,
     Unavailable(IncidentError),
 }
 
@@ -37,6 +40,7 @@ impl Refusal {
         match self {
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
             Refusal::Disabled | Refusal::Unknown(_) => StatusCode::NOT_FOUND,
+            Refusal::NotOffered => StatusCode::NOT_IMPLEMENTED,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -46,6 +50,7 @@ impl Refusal {
             Refusal::BadRequest(_) => "Bad request",
             Refusal::Disabled => "Incident view disabled",
             Refusal::Unknown(_) => "Unknown target",
+            Refusal::NotOffered => "No incident view for this target",
             Refusal::Unavailable(_) => "Target unavailable",
         }
     }
@@ -58,6 +63,9 @@ impl Refusal {
             }
             Refusal::Unknown(names) => {
                 format!("unknown target; configured targets: {}", names.join(", "))
+            }
+            Refusal::NotOffered => {
+                "the incident view is for PostgreSQL and MySQL/MariaDB targets; this target is PgBouncer, whose pools are in /metrics (dbconn_pool_*)".into()
             }
             Refusal::Unavailable(e) => format!("no incident read: {e}"),
         }
@@ -88,6 +96,9 @@ async fn report(
                 .collect(),
         ));
     };
+    if target.engine() == Some(Engine::PgBouncer) {
+        return Err(Refusal::NotOffered);
+    }
     let deadline = Instant::now() + served.collection.scrape_timeout;
     let scene = target
         .incident(deadline)
