@@ -77,7 +77,7 @@ impl Connector {
 }
 
 /// A failed login, PgBouncer's refusals first.
-pub(super) fn classify(err: &tokio_postgres::Error) -> ConnectError {
+pub fn classify(err: &tokio_postgres::Error) -> ConnectError {
     let mut error = classify_connect_error(err);
     if let Some(kind) = err
         .as_db_error()

@@ -30,7 +30,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_postgres::Client;
 
-pub use connect::Connector;
+pub use connect::{Connector, classify};
 
 use super::{ConnectError, Progress, ReadError, ReadSettings};
 use crate::model::{ConnectErrorKind, Engine, Snapshot};
