@@ -122,6 +122,10 @@ async fn ten_clients_on_a_pool_of_two_queue_eight() {
         .await;
     assert_eq!(r.status, 501, "{}", r.body);
     assert!(r.body.contains("PostgreSQL and MySQL"), "{}", r.body);
+    let landing = exporter.scrape_with("/", &[]).await.body;
+    assert!(!landing.contains("/incident?target="), "{landing}");
+    let text = exporter.scrape_with("/metrics", &[]).await.body;
+    support::promtool_check_metrics(&text);
     drop(sleepers);
 }
 
