@@ -308,7 +308,8 @@ async fn landing(State(app): State<Arc<App>>) -> Html<String> {
         let name = html_escape(t.name());
         let query = url_encode(t.name());
         probes.push_str(&format!("<li><a href=\"/probe?target={query}\">{name}</a>"));
-        if incident {
+        // PgBouncer has no incident view to link.
+        if incident && t.engine() != Some(crate::model::Engine::PgBouncer) {
             probes.push_str(&format!(
                 " · <a href=\"/incident?target={query}\">incident view</a>"
             ));

@@ -180,6 +180,11 @@ fn connector(
     secrets.extend(dsn::likely_secrets(raw));
     let scrub = |e: String| dsn::scrub(&e, &secrets);
     match dsn::engine_of(raw) {
+        // PgBouncer's admin console answers a PostgreSQL login but no SELECT: a
+        // key=value DSN naming its database was meant for PgBouncer.
+        Some(Engine::PostgreSql) if dsn::scheme(raw.trim_start()).is_none() && names_pgbouncer_console(raw) => Err(
+            "this key=value DSN names the database `pgbouncer`, PgBouncer's admin console, and a key=value DSN is read as PostgreSQL: for PgBouncer use pgbouncer://USER@HOST:6432/pgbouncer".into(),
+        ),
         Some(Engine::PostgreSql) => Ok(engines::Connector::Postgres(
             engines::postgres::Connector::from_dsn(raw, password, connect_timeout)
                 .map_err(scrub)?,
@@ -187,12 +192,25 @@ fn connector(
         Some(Engine::MySql | Engine::MariaDb) => Ok(engines::Connector::MySql(
             engines::mysql::Connector::from_dsn(raw, password).map_err(scrub)?,
         )),
+        Some(Engine::PgBouncer) => Ok(engines::Connector::PgBouncer(
+            engines::pgbouncer::Connector::from_dsn(raw, password, connect_timeout)
+                .map_err(scrub)?,
+        )),
         None => Err(format!(
-            "cannot tell the engine of DSN {:?}: use postgres://, postgresql://, mysql:// or mariadb://",
+            "cannot tell the engine of DSN {:?}: use postgres://, postgresql://, mysql://, mariadb:// or pgbouncer://",
             // Scrub before truncating: a cut would leave part of a password.
             truncate(&dsn::scrub(raw, &secrets), 60)
         )),
     }
+}
+
+/// Whether a key=value DSN's `dbname` is `pgbouncer`.
+fn names_pgbouncer_console(raw: &str) -> bool {
+    dsn::parse_keyword_dsn(raw).is_ok_and(|pairs| {
+        pairs
+            .iter()
+            .any(|p| p.key == "dbname" && p.value == "pgbouncer")
+    })
 }
 
 /// The connector's default name (host:port/database), unless it would show the

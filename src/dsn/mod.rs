@@ -18,7 +18,7 @@ use crate::model::Engine;
 
 /// Which engine a DSN is for, from its scheme. A libpq `key=value` string is
 /// PostgreSQL; `mysql://` and `mariadb://` are both [`Engine::MySql`] until the
-/// server's version tells them apart.
+/// server's version tells them apart; `pgbouncer://` is PgBouncer's admin console.
 pub fn engine_of(dsn: &str) -> Option<Engine> {
     let dsn = dsn.trim_start();
     match scheme(dsn) {
@@ -28,6 +28,7 @@ pub fn engine_of(dsn: &str) -> Option<Engine> {
         Some(s) if s.eq_ignore_ascii_case("mysql") || s.eq_ignore_ascii_case("mariadb") => {
             Some(Engine::MySql)
         }
+        Some(s) if s.eq_ignore_ascii_case("pgbouncer") => Some(Engine::PgBouncer),
         Some(_) => None,
         None if dsn.contains('=') => Some(Engine::PostgreSql),
         None => None,
@@ -55,6 +56,10 @@ mod tests {
         assert_eq!(engine_of("host=h user=u"), Some(Engine::PostgreSql));
         assert_eq!(engine_of("mysql://u:p@h:3306/"), Some(Engine::MySql));
         assert_eq!(engine_of("mariadb://u@h/"), Some(Engine::MySql));
+        assert_eq!(
+            engine_of("pgbouncer://u@h:6432/pgbouncer"),
+            Some(Engine::PgBouncer)
+        );
         assert_eq!(engine_of("redis://h"), None);
         assert_eq!(engine_of("just-a-host"), None);
     }

@@ -6,6 +6,7 @@
 //! threading generics through the server.
 
 pub mod mysql;
+pub mod pgbouncer;
 pub mod postgres;
 pub mod tls;
 
@@ -159,6 +160,7 @@ pub trait Reader: Send {
 pub enum Connector {
     Postgres(postgres::Connector),
     MySql(mysql::Connector),
+    PgBouncer(pgbouncer::Connector),
 }
 
 impl Connector {
@@ -167,6 +169,7 @@ impl Connector {
         match self {
             Connector::Postgres(c) => c.default_name(),
             Connector::MySql(c) => c.default_name(),
+            Connector::PgBouncer(c) => c.default_name(),
         }
     }
 
@@ -176,6 +179,7 @@ impl Connector {
         match self {
             Connector::Postgres(c) => c.roots_pem(),
             Connector::MySql(c) => c.roots_pem(),
+            Connector::PgBouncer(c) => c.roots_pem(),
         }
     }
 
@@ -186,6 +190,7 @@ impl Connector {
                 .await
                 .map(|s| Session::Postgres(Box::new(s))),
             Connector::MySql(c) => c.connect(settings).await.map(Session::MySql),
+            Connector::PgBouncer(c) => c.connect(settings).await.map(Session::PgBouncer),
         }
     }
 }
@@ -207,6 +212,7 @@ impl Source for Connector {
         Some(match self {
             Connector::Postgres(_) => Engine::PostgreSql,
             Connector::MySql(_) => Engine::MySql,
+            Connector::PgBouncer(_) => Engine::PgBouncer,
         })
     }
 }
@@ -215,6 +221,7 @@ impl Source for Connector {
 pub enum Session {
     Postgres(Box<postgres::Session>),
     MySql(mysql::Session),
+    PgBouncer(pgbouncer::Session),
 }
 
 impl Reader for Session {
@@ -226,6 +233,7 @@ impl Reader for Session {
             match self {
                 Session::Postgres(s) => s.read(settings).await,
                 Session::MySql(s) => s.read(settings).await,
+                Session::PgBouncer(s) => s.read(settings).await,
             }
         }
         .boxed()
@@ -239,6 +247,10 @@ impl Reader for Session {
             match self {
                 Session::Postgres(s) => s.incident(settings).await,
                 Session::MySql(s) => s.incident(settings).await,
+                Session::PgBouncer(_) => Err(ReadError::Failed(
+                    "the incident view is for PostgreSQL and MySQL/MariaDB targets, not PgBouncer"
+                        .into(),
+                )),
             }
         }
         .boxed()
@@ -248,6 +260,7 @@ impl Reader for Session {
         match self {
             Session::Postgres(s) => s.is_closed(),
             Session::MySql(s) => s.is_closed(),
+            Session::PgBouncer(s) => s.is_closed(),
         }
     }
 
@@ -255,6 +268,7 @@ impl Reader for Session {
         match self {
             Session::Postgres(s) => s.progress(),
             Session::MySql(s) => s.progress(),
+            Session::PgBouncer(s) => s.progress(),
         }
     }
 
@@ -262,6 +276,7 @@ impl Reader for Session {
         match *self {
             Session::Postgres(s) => s.close().boxed(),
             Session::MySql(s) => s.close().boxed(),
+            Session::PgBouncer(s) => s.close().boxed(),
         }
     }
 }

@@ -264,6 +264,36 @@ pub const FAILED_CONNECTIONS: Metric = m(
     &["target"],
     "Failed connection attempts counted by the server (MySQL/MariaDB Aborted_connects).",
 );
+pub const POOL_CLIENTS: Metric = m(
+    "dbconn_pool_clients",
+    Kind::Gauge,
+    &["target", "database", "user", "state"],
+    "Clients of a pooler's pool (PgBouncer) by the pooler's state: active, waiting, and the cancel-request states where the version has them.",
+);
+pub const POOL_SERVERS: Metric = m(
+    "dbconn_pool_servers",
+    Kind::Gauge,
+    &["target", "database", "user", "state"],
+    "Server connections of a pooler's pool (PgBouncer) by the pooler's state: active, idle, used, tested, login, and the cancel states where the version has them.",
+);
+pub const POOL_MAX_WAIT: Metric = m(
+    "dbconn_pool_max_wait_seconds",
+    Kind::Gauge,
+    &["target", "database", "user"],
+    "How long the oldest client waiting for a server connection of the pool has waited (0 if none waits).",
+);
+pub const POOL_SIZE: Metric = m(
+    "dbconn_pool_size",
+    Kind::Gauge,
+    &["target", "database", "user"],
+    "Server connections the pool may open: its pool size plus its reserve, as configured for it.",
+);
+pub const POOL_USAGE_RATIO: Metric = m(
+    "dbconn_pool_usage_ratio",
+    Kind::Gauge,
+    &["target", "database", "user"],
+    "Server connections of the pool in use (neither idle nor used-awaiting-check) over its size; 1 means the next client waits.",
+);
 
 /// Every metric this exporter can emit, in output order.
 pub const METRICS: &[&Metric] = &[
@@ -305,6 +335,11 @@ pub const METRICS: &[&Metric] = &[
     &SESSIONS_ABNORMALLY_ENDED,
     &REFUSED_CONNECTIONS,
     &FAILED_CONNECTIONS,
+    &POOL_CLIENTS,
+    &POOL_SERVERS,
+    &POOL_MAX_WAIT,
+    &POOL_SIZE,
+    &POOL_USAGE_RATIO,
 ];
 
 impl Metric {

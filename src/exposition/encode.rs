@@ -20,7 +20,7 @@ use prometheus_client::registry::Unit;
 
 use super::catalog::*;
 use crate::model::{
-    ConnectErrorKind, ExporterState, LimitUse, Loss, Snapshot, State, TargetReport,
+    ConnectErrorKind, ExporterState, LimitUse, Loss, Pool, Snapshot, State, TargetReport,
 };
 
 /// One scrape's reports. prometheus-client encodes only what is registered, and a
@@ -41,7 +41,8 @@ impl Collector for Scrape {
         durations(e, rs)?;
         locks(e, rs)?;
         limits(e, rs)?;
-        server_counters(e, rs)
+        server_counters(e, rs)?;
+        pools(e, rs)
     }
 }
 
@@ -139,11 +140,23 @@ fn capacity(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::Result 
 /// How long sessions have been in their state, in a transaction, connected.
 fn durations(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::Result {
     over_duration(e, rs)?;
-    per_state(e, &MAX_STATE_DURATION, rs, |s, st| {
-        s.sessions.max_state_duration_seconds.get(st)
-    })?;
+    family(
+        e,
+        &MAX_STATE_DURATION,
+        reads(rs).flat_map(|(target, s)| {
+            State::ALL
+                .into_iter()
+                .filter(move |&st| duration_known(s, st))
+                .map(move |st| {
+                    let value = s.sessions.max_state_duration_seconds.get(st);
+                    ([target, st.as_str()], value)
+                })
+        }),
+    )?;
     per_target(e, &OLDEST_TRANSACTION, rs, |s| {
-        Some(s.sessions.oldest_transaction_seconds)
+        s.pools
+            .is_none()
+            .then_some(s.sessions.oldest_transaction_seconds)
     })?;
     per_target(e, &AVERAGE_CONNECTION_AGE, rs, |s| {
         s.sessions.average_connection_age_seconds
@@ -151,6 +164,13 @@ fn durations(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::Result
     per_target(e, &MAX_CONNECTION_AGE, rs, |s| {
         s.sessions.max_connection_age_seconds
     })
+}
+
+/// Whether the read knows how long sessions have been in `state`. A pooler's
+/// console tells only how long a client has waited (state `other`): the other
+/// states' durations, and transactions, are left out rather than shown as 0.
+fn duration_known(s: &Snapshot, state: State) -> bool {
+    s.pools.is_none() || state == State::Other
 }
 
 /// Sessions over each configured duration threshold, per state. The threshold is
@@ -167,7 +187,8 @@ fn over_duration(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::Re
         e,
         &OVER_DURATION,
         reads.iter().flat_map(|(target, s, labels)| {
-            State::ALL.into_iter().flat_map(move |st| {
+            let known = State::ALL.into_iter().filter(|&st| duration_known(s, st));
+            known.flat_map(move |st| {
                 let over = s.sessions.over_duration.iter().zip(labels);
                 over.map(move |(o, threshold)| {
                     (
@@ -237,6 +258,66 @@ fn server_counters(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::
     })?;
     per_target(e, &REFUSED_CONNECTIONS, rs, |s| s.counters.refused)?;
     per_target(e, &FAILED_CONNECTIONS, rs, |s| s.counters.failed)
+}
+
+/// A pooler's pools: clients and servers by the pooler's states, the oldest wait,
+/// the size and its use.
+fn pools(e: &mut DescriptorEncoder, rs: &[TargetReport]) -> std::fmt::Result {
+    let all = || {
+        reads(rs)
+            .filter_map(|(target, s)| Some((target, s.pools.as_deref()?)))
+            .flat_map(|(target, pools)| pools.iter().map(move |p| (target, p)))
+    };
+    for (metric, states) in [
+        (
+            &POOL_CLIENTS,
+            (|p: &Pool| &p.clients) as fn(&Pool) -> &Vec<(&'static str, u64)>,
+        ),
+        (&POOL_SERVERS, |p: &Pool| &p.servers),
+    ] {
+        family(
+            e,
+            metric,
+            all().flat_map(|(target, p)| {
+                states(p).iter().map(move |(state, n)| {
+                    (
+                        [target, p.database.as_str(), p.user.as_str(), *state],
+                        *n as f64,
+                    )
+                })
+            }),
+        )?;
+    }
+    family(
+        e,
+        &POOL_MAX_WAIT,
+        all().map(|(target, p)| {
+            (
+                [target, p.database.as_str(), p.user.as_str()],
+                p.max_wait_seconds,
+            )
+        }),
+    )?;
+    family(
+        e,
+        &POOL_SIZE,
+        all().filter_map(|(target, p)| {
+            Some((
+                [target, p.database.as_str(), p.user.as_str()],
+                p.size? as f64,
+            ))
+        }),
+    )?;
+    family(
+        e,
+        &POOL_USAGE_RATIO,
+        all().filter_map(|(target, p)| {
+            Some((
+                [target, p.database.as_str(), p.user.as_str()],
+                p.usage_ratio()?,
+            ))
+        }),
+    )
 }
 
 /// The targets whose read came in, with that read.

@@ -167,6 +167,49 @@ fn mariadb() -> Snapshot {
     }
 }
 
+/// A PgBouncer read: clients in the common states, two pools (one full, one whose
+/// size is not known), and only the waiting clients' durations.
+fn pgbouncer() -> Snapshot {
+    let mut waiting = group("orders", "app", "web", State::Other, 8);
+    waiting.max_state_seconds = 2.5;
+    let sessions = summarize_sessions(
+        vec![group("orders", "app", "web", State::Active, 2), waiting],
+        &[1.0],
+        10,
+    );
+    let pool = Pool {
+        database: "orders".into(),
+        user: "app".into(),
+        clients: vec![("active", 2), ("waiting", 8)],
+        servers: vec![
+            ("active", 2),
+            ("idle", 0),
+            ("used", 0),
+            ("tested", 0),
+            ("login", 0),
+        ],
+        max_wait_seconds: 2.5,
+        size: Some(2),
+        servers_in_use: 2,
+    };
+    Snapshot {
+        pools: Some(vec![
+            pool.clone(),
+            Pool {
+                user: HOSTILE.into(),
+                size: None,
+                ..pool
+            },
+        ]),
+        database_limits: Some(vec![LimitUse {
+            name: "orders".into(),
+            limit: 5,
+            used: 2,
+        }]),
+        ..Snapshot::new(Engine::PgBouncer, "1.18.0", 20, 0, sessions)
+    }
+}
+
 fn report(target: &str, snapshot: Option<Snapshot>, info: Option<(Engine, &str)>) -> TargetReport {
     TargetReport {
         target: Arc::from(target),
@@ -198,6 +241,11 @@ fn reports() -> Vec<TargetReport> {
             "shop",
             Some(mariadb()),
             Some((Engine::MariaDb, "11.4.2-MariaDB")),
+        ),
+        report(
+            "pooler",
+            Some(pgbouncer()),
+            Some((Engine::PgBouncer, "1.18.0")),
         ),
         report("was-up", None, Some((Engine::MySql, "8.4.0"))),
         TargetReport {
@@ -383,4 +431,37 @@ fn root_blockers_follow_the_blocking_read() {
         let prefix = format!("\n{}{{target=\"{target}\"", BLOCKING.name);
         assert!(!text.contains(&prefix), "{target}");
     }
+}
+
+#[test]
+fn a_pooler_shows_its_pools_and_only_the_durations_it_knows() {
+    let text = encode(reports(), Some(STATE), Format::OpenMetrics).unwrap();
+    let pool = ["pooler", "orders", "app"];
+    assert!(text.contains(&sample(&POOL_USAGE_RATIO, &pool, "1.0")));
+    assert!(text.contains(&sample(&POOL_SIZE, &pool, "2.0")));
+    assert!(text.contains(&sample(&POOL_MAX_WAIT, &pool, "2.5")));
+    let waiting = ["pooler", "orders", "app", "waiting"];
+    assert!(text.contains(&sample(&POOL_CLIENTS, &waiting, "8.0")));
+    assert!(text.contains(&sample(
+        &POOL_SERVERS,
+        &["pooler", "orders", "app", "active"],
+        "2.0"
+    )));
+    // A pool whose size is unknown has no size and no ratio, not a 0.
+    let prefix = format!(
+        "\n{}{{target=\"pooler\",database=\"orders\",user=\"quote",
+        POOL_SIZE.name
+    );
+    assert!(!text.contains(&prefix));
+    // Waiting clients' durations are known; the other states' are not written.
+    assert!(text.contains(&sample(&MAX_STATE_DURATION, &["pooler", "other"], "2.5")));
+    assert!(!text.contains(&sample(&MAX_STATE_DURATION, &["pooler", "active"], "0.0")));
+    let prefix = format!("\n{}{{target=\"pooler\"", OLDEST_TRANSACTION.name);
+    assert!(!text.contains(&prefix));
+    assert!(text.contains(&sample(&USAGE_RATIO, &["pooler"], "0.5")));
+    assert!(text.contains(&sample(
+        &TARGET_INFO,
+        &["pooler", "pgbouncer", "1.18.0"],
+        "1"
+    )));
 }

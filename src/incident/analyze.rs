@@ -440,6 +440,8 @@ fn advice(
     match scene.engine {
         Engine::PostgreSql => postgres_advice(scene, holders, options, &mut out),
         Engine::MySql | Engine::MariaDb => mysql_advice(scene, roots, options, &mut out),
+        // No PgBouncer read produces a scene: the incident view is not offered there.
+        Engine::PgBouncer => {}
     }
     if let Some(a) = pool_advice(scene, holders) {
         out.push(a);
@@ -708,6 +710,9 @@ fn admin_route(scene: &Scene) -> String {
         ),
         Engine::MySql | Engine::MariaDb => {
             "At a full server run it from an admin session: the server keeps one extra connection for a user with CONNECTION_ADMIN (MySQL) or SUPER; an ordinary login is refused.".into()
+        }
+        Engine::PgBouncer => {
+            "PgBouncer admits its admin console (database pgbouncer) past max_client_conn: run it there.".into()
         }
     }
 }

@@ -20,6 +20,6 @@ pub use sessions::{
     Origin, OriginCount, OverDuration, SessionFacts, SessionGroup, summarize_sessions,
 };
 pub use snapshot::{
-    Blocking, LimitUse, LockCount, Privilege, ReadPart, ServerCounters, Snapshot, usage_ratio,
+    Blocking, LimitUse, LockCount, Pool, Privilege, ReadPart, ServerCounters, Snapshot, usage_ratio,
 };
 pub use state::{PerState, State};

@@ -61,6 +61,37 @@ pub struct Privilege {
     pub granted: bool,
 }
 
+/// One pool of a connection pooler (PgBouncer): the clients of one database and
+/// user, and the server connections opened for them. States keep the pooler's own
+/// names, because a pooler's states (a client queued for a server, a server being
+/// tested) have no counterpart among a database's session states.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pool {
+    pub database: String,
+    pub user: String,
+    /// Clients by state, only the states this version of the pooler reports.
+    pub clients: Vec<(&'static str, u64)>,
+    /// Server connections by state, only the states this version reports.
+    pub servers: Vec<(&'static str, u64)>,
+    /// How long the oldest waiting client has waited (0 if none waits).
+    pub max_wait_seconds: f64,
+    /// Server connections the pool may open: its size plus its reserve, as
+    /// configured for it; `None` when the configuration could not be matched.
+    pub size: Option<u64>,
+    /// Server connections a new client cannot have: every one but those idle or
+    /// waiting to be checked (`sv_idle`, `sv_used`).
+    pub servers_in_use: u64,
+}
+
+impl Pool {
+    /// Server connections in use over the pool's size: 1.0 when the next client
+    /// must wait.
+    pub fn usage_ratio(&self) -> Option<f64> {
+        let size = self.size.filter(|&n| n > 0)?;
+        Some(self.servers_in_use as f64 / size as f64)
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Snapshot {
     pub engine: Engine,
@@ -83,6 +114,8 @@ pub struct Snapshot {
     pub parts: Vec<ReadPart>,
     /// The visibility privileges the engine checks, held or not.
     pub privileges: Vec<Privilege>,
+    /// A pooler's pools; `None` for a database server.
+    pub pools: Option<Vec<Pool>>,
 }
 
 impl Snapshot {
@@ -110,6 +143,7 @@ impl Snapshot {
             counters: ServerCounters::default(),
             parts: Vec::new(),
             privileges: Vec::new(),
+            pools: None,
         }
     }
 

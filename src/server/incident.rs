@@ -21,6 +21,7 @@ use tokio::time::Instant;
 use super::App;
 use crate::incident::page::{self, View};
 use crate::incident::{Report, analyze};
+use crate::model::Engine;
 use crate::target::IncidentError;
 
 /// Why there is no report to show.
@@ -28,6 +29,8 @@ enum Refusal {
     BadRequest(&'static str),
     Disabled,
     Unknown(Vec<String>),
+    /// A pooler: no pid-level view to offer.
+    NotOffered,
     Unavailable(IncidentError),
 }
 
@@ -36,6 +39,7 @@ impl Refusal {
         match self {
             Refusal::BadRequest(_) => StatusCode::BAD_REQUEST,
             Refusal::Disabled | Refusal::Unknown(_) => StatusCode::NOT_FOUND,
+            Refusal::NotOffered => StatusCode::NOT_IMPLEMENTED,
             Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -45,6 +49,7 @@ impl Refusal {
             Refusal::BadRequest(_) => "Bad request",
             Refusal::Disabled => "Incident view disabled",
             Refusal::Unknown(_) => "Unknown target",
+            Refusal::NotOffered => "No incident view for this target",
             Refusal::Unavailable(_) => "Target unavailable",
         }
     }
@@ -57,6 +62,9 @@ impl Refusal {
             }
             Refusal::Unknown(names) => {
                 format!("unknown target; configured targets: {}", names.join(", "))
+            }
+            Refusal::NotOffered => {
+                "the incident view is for PostgreSQL and MySQL/MariaDB targets; this target is PgBouncer, whose pools are in /metrics (dbconn_pool_*)".into()
             }
             Refusal::Unavailable(e) => format!("no incident read: {e}"),
         }
@@ -85,6 +93,9 @@ async fn report(
                 .collect(),
         ));
     };
+    if target.engine() == Some(Engine::PgBouncer) {
+        return Err(Refusal::NotOffered);
+    }
     let deadline = Instant::now() + served.collection.scrape_timeout;
     let scene = target
         .incident(deadline)

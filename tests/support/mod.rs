@@ -11,6 +11,7 @@ pub mod openmetrics;
 pub mod payflow;
 pub mod payflow_mariadb;
 pub mod pg;
+pub mod pgbouncer;
 pub mod proc;
 pub mod prometheus;
 pub mod proxy;

@@ -230,8 +230,8 @@ fn session_setup(flavor: Engine, version: Version, settings: &ReadSettings) -> V
             "SET SESSION max_execution_time = {}",
             settings.statement_timeout.as_millis().max(1)
         )),
-        // Older MySQL has no statement time limit; a PostgreSQL engine never gets here.
-        Engine::MySql | Engine::PostgreSql => {}
+        // Older MySQL has no statement time limit; another engine never gets here.
+        Engine::MySql | Engine::PostgreSql | Engine::PgBouncer => {}
     }
     setup
 }

@@ -57,9 +57,29 @@ impl Connector {
         password: Option<&dsn::Secret>,
         connect_timeout: Duration,
     ) -> Result<Connector, String> {
+        Connector::from_any_scheme(raw, password, connect_timeout, None)
+    }
+
+    /// [`Connector::from_dsn`] for a server that speaks the PostgreSQL protocol
+    /// under a URL scheme of its own (`pgbouncer://`): the scheme is read as
+    /// `postgresql://`, and everything else as for PostgreSQL.
+    pub(crate) fn from_url_as_postgresql(
+        raw: &str,
+        password: Option<&dsn::Secret>,
+        connect_timeout: Duration,
+    ) -> Result<Connector, String> {
+        Connector::from_any_scheme(raw, password, connect_timeout, Some("postgresql"))
+    }
+
+    fn from_any_scheme(
+        raw: &str,
+        password: Option<&dsn::Secret>,
+        connect_timeout: Duration,
+        scheme: Option<&str>,
+    ) -> Result<Connector, String> {
         let secrets = dsn::passwords_in(raw);
         let scrub = |msg: String| dsn::scrub(&msg, &secrets);
-        let (rest, tls_params) = split_tls_params(raw).map_err(scrub)?;
+        let (rest, tls_params) = split_tls_params_as(raw, scheme).map_err(scrub)?;
         let mut config = tokio_postgres::Config::from_str(&rest)
             .map_err(|e| scrub(format!("invalid PostgreSQL DSN: {}", describe(&e))))?;
         if let Some(p) = password {
@@ -117,22 +137,35 @@ impl Connector {
         &self.roots_pem
     }
 
+    /// What the DSN says, for an engine that reuses this connector.
+    pub(crate) fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+
+    pub(crate) fn config_mut(&mut self) -> &mut tokio_postgres::Config {
+        &mut self.config
+    }
+
     pub async fn connect(&self, read_settings: &ReadSettings) -> Result<Session, ConnectError> {
-        let (client, connection) = self
-            .config
-            .connect(self.tls.clone())
-            .await
-            .map_err(|e| classify_connect_error(&e))?;
-        // The connection task owns the socket: the session keeps its handle, so
-        // closing the session closes the socket at once, even towards a hung peer.
-        let connection = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "PostgreSQL session ended");
-            }
-        });
+        let (client, connection) = self.open().await.map_err(|e| classify_connect_error(&e))?;
         Session::set_up(client, connection, read_settings)
             .await
             .map_err(|e| classify_connect_error(&e))
+    }
+
+    /// A logged-in client and the task that drives its socket. The task owns the
+    /// socket: the session keeps its handle, so closing the session closes the
+    /// socket at once, even towards a hung peer.
+    pub(crate) async fn open(
+        &self,
+    ) -> Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error> {
+        let (client, connection) = self.config.connect(self.tls.clone()).await?;
+        let connection = tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "session ended");
+            }
+        });
+        Ok((client, connection))
     }
 }
 
@@ -164,7 +197,7 @@ pub fn describe(err: &tokio_postgres::Error) -> String {
     text
 }
 
-fn classify_connect_error(err: &tokio_postgres::Error) -> ConnectError {
+pub(crate) fn classify_connect_error(err: &tokio_postgres::Error) -> ConnectError {
     let message = describe(err);
     let kind = if let Some(db) = err.as_db_error() {
         match db.code() {
@@ -301,9 +334,15 @@ fn check_keyword(key: &str, position: usize) -> Result<(), String> {
 ///
 /// The DSN is understood completely first, or refused with the position of what was
 /// not: a DSN used in part could drop its `sslmode` and connect in plain text.
+#[cfg(test)]
 fn split_tls_params(raw: &str) -> Result<(String, TlsParams), String> {
+    split_tls_params_as(raw, None)
+}
+
+/// [`split_tls_params`], the URL's scheme replaced by `scheme` when one is given.
+fn split_tls_params_as(raw: &str, scheme: Option<&str>) -> Result<(String, TlsParams), String> {
     let (rest, pairs) = if dsn::scheme(raw).is_some() {
-        split_url_dsn(raw)?
+        split_url_dsn(raw, scheme)?
     } else {
         split_keyword_dsn(raw)?
     };
@@ -322,13 +361,14 @@ fn invalid(e: impl std::fmt::Display) -> String {
     format!("invalid PostgreSQL DSN: {e}")
 }
 
-fn split_url_dsn(raw: &str) -> Result<(String, Pairs), String> {
+fn split_url_dsn(raw: &str, as_scheme: Option<&str>) -> Result<(String, Pairs), String> {
     let (base, query) = dsn::split_url(raw).map_err(invalid)?;
     // tokio-postgres takes everything before the first `@` of the whole string as
     // user and password, even an `@` in the path or query; encoded, it stays where
     // it was written.
     let base = match base.split_once("://") {
         Some((scheme, rest)) => {
+            let scheme = as_scheme.unwrap_or(scheme);
             let authority_end = rest.find('/').unwrap_or(rest.len());
             format!(
                 "{scheme}://{}{}",

@@ -26,7 +26,7 @@
 //! configuration for a read), `ServerSettings` (the server's GUCs from
 //! `pg_settings`) and the session setup (the `SET` statements a session runs once).
 
-mod connect;
+pub(crate) mod connect;
 mod parse;
 mod rows;
 mod sql;
