@@ -16,7 +16,7 @@
 //! | [`reload`] | the configuration being served, swapped on SIGHUP or `POST /-/reload`: which targets keep their session |
 //! | [`incident_command`] | the `incident` command: a report from a running exporter, or from one session of its own |
 //! | [`target`] | one database: its one session, connect attempts, backoff, the shared read |
-//! | [`engines`] | the seam between a target and a database; `postgres/` and `mysql/` each hold `connect`, `sql`, `parse` and the read |
+//! | [`engines`] | the seam between a target and a database; `postgres/`, `mysql/` and `pgbouncer/` (its admin console) each hold `connect`, `sql`, `parse` and the read |
 //! | [`model`] | the types every stage shares: the snapshot of a read, a target's report |
 //! | [`exposition`] | reports → metric text; the one place metric names live |
 //! | [`incident`] | the pid-level view on demand: who holds the connections, who blocks whom, what to run |
