@@ -9,7 +9,8 @@
 Outputs (commit them; CI runs --check so they never drift from this script):
 
     dashboards/dbconn-overview.json             one overview for PostgreSQL, MySQL and
-                                                MariaDB targets alike
+                                                MariaDB targets alike, and a row per
+                                                PgBouncer pooler
     dashboards/dbconn-locks-and-sessions.json   who holds the sessions, for how long,
                                                 and who blocks whom
     dashboards/queries.json                     every panel query, for end-to-end tests
@@ -28,8 +29,8 @@ queries.json is a JSON array; one object per panel query:
      "engines": [...]}
 
 `engines` lists the `engine` label values of dbconn_target_info ("postgresql",
-"mysql", "mariadb") for which the query must return data against a Prometheus that
-scraped a real exporter. A query that exists for one engine only (MySQL/MariaDB
+"mysql", "mariadb", "pgbouncer") for which the query must return data against a
+Prometheus that scraped a real exporter. A query that exists for one engine only (MySQL/MariaDB
 server counters such as dbconn_refused_connections_total, or PostgreSQL 14+
 pg_stat_database session counters) is never faked with `or vector(0)`: it is the
 second (third...) query of a panel whose first query returns data on every engine,
@@ -43,6 +44,17 @@ production server: `dbconn_locks` needs a client session holding a lock,
 `dbconn_user_connection_limit` a role with a CONNECTION LIMIT and
 `dbconn_database_connection_limit` a database with one. An end-to-end test must
 create those (see tests/alerts_e2e.rs).
+
+The PgBouncer row of the overview repeats per pooler: a `pooler` variable lists the
+selected targets whose dbconn_target_info says engine="pgbouncer", and its queries
+select `target=~"$pooler"` instead of `target=~"$target"` (the variable is itself
+filtered by `$target`). Their `engines` is ["pgbouncer"] alone, so an end-to-end
+run without a PgBouncer target does not require them to return data; it still runs
+them, so a query Prometheus refuses fails there. The panel that shows the database
+behind a pooler joins on the `cluster` label (README "PgBouncer: the pooler and its
+database"); it needs a PgBouncer target and a database target sharing a `cluster`
+value. To run these queries outside Grafana, replace `$pooler` with the pooler's
+target name.
 """
 
 import difflib
@@ -60,9 +72,16 @@ MYSQL = ["mysql", "mariadb"]
 # limits, pg_stat_database session and deadlock counters, timeout settings. Widen
 # when the MySQL/MariaDB reader provides them.
 POSTGRES = ["postgresql"]
+# Connection poolers: their panels repeat per pooler and select it by `$pooler`.
+POOLER = ["pgbouncer"]
+ENGINES = ALL + POOLER
 
 DS = {"type": "prometheus", "uid": "${datasource}"}
 T = 'target=~"$target"'
+# The pooler of a repeated PgBouncer row; the negation picks the other targets (the
+# database behind it). Only pooler queries (engines POOLER) may use these.
+P = 'target=~"$pooler"'
+NOT_P = 'target!~"$pooler"'
 RUNBOOKS = "https://github.com/dbconn-exporter/dbconn_exporter/blob/main/docs/runbooks/README.md"
 # The exporter's incident page for the series' target. Grafana runs elsewhere, so the
 # link names the exporter: `instance` is its address when Prometheus scrapes its
@@ -234,8 +253,12 @@ def table(title, queries, w=12, h=8, unit="short", description="", rename=None,
                  transformations=transformations)
 
 
-def row(title):
-    return {"type": "row", "title": title, "collapsed": False, "panels": []}
+def row(title, repeat=None):
+    r = {"type": "row", "title": title, "collapsed": False, "panels": []}
+    if repeat:
+        # Grafana repeats the row and the panels up to the next row once per value.
+        r["repeat"] = repeat
+    return r
 
 
 UP_MAPPINGS = [{"type": "value", "options": {
@@ -519,6 +542,102 @@ def overview():
             hide=("Time", "__name__", "Value"),
             description="Engine and version of each target, from its last successful read.",
         ),
+        *pooler_row(),
+    ]
+
+
+POOL = "{{database}}/{{user}}"
+# The database behind the pooler of the row: the targets that are not PgBouncer and
+# share its `cluster` label (set by relabelling on both; never joined without one).
+BEHIND = (
+    f'(dbconn_usage_ratio{{{NOT_P}}} unless on (job, instance, target) '
+    f'dbconn_target_info{{engine="pgbouncer", {NOT_P}}}) '
+    f'and on (cluster) dbconn_target_info{{engine="pgbouncer", {P}, cluster!=""}}'
+)
+
+
+def pooler_row():
+    """One row per PgBouncer target (the `pooler` variable), last on the overview:
+    a repeated row takes every panel up to the next row."""
+    return [
+        row("PgBouncer pooler $pooler", repeat="pooler"),
+        timeseries(
+            "Pool clients: active and waiting",
+            [Q(f'dbconn_pool_clients{{{P}, state=~"active|waiting"}}',
+               POOL + " {{state}}", engines=POOLER)],
+            w=8, h=8,
+            overrides=[{
+                "matcher": {"id": "byRegexp", "options": ".* waiting$"},
+                "properties": [{"id": "color", "value": {"mode": "fixed", "fixedColor": "red"}}],
+            }],
+            description="Client connections per pool (database/user): `active` are "
+                        "linked to a server connection (or idle in the pooler), "
+                        "`waiting` queue for one. Any waiting client for long: "
+                        "PgBouncerClientsWaiting.",
+        ),
+        timeseries(
+            "Oldest client wait",
+            [Q(f"dbconn_pool_max_wait_seconds{{{P}}}", POOL, engines=POOLER)],
+            w=8, h=8, unit="s", threshold_lines=thresholds((5, "orange")),
+            description="How long the oldest waiting client of each pool has waited "
+                        "for a server connection (0 when none waits). "
+                        "PgBouncerClientsWaiting fires when it stays over 5 s with "
+                        "clients waiting for 1m; at query_wait_timeout PgBouncer "
+                        "drops the client with an error.",
+        ),
+        bargauge(
+            "Pool usage",
+            [Q(f"dbconn_pool_usage_ratio{{{P}}}", POOL, engines=POOLER, instant=True)],
+            w=8, h=8, unit="percentunit", steps=thresholds((0.9, "orange"), (1, "red")),
+            max_=1,
+            description="Server connections in use over the pool size plus reserve, "
+                        "per pool. 100% = the next client queues. "
+                        "PgBouncerPoolSaturated fires at 90% for 2m.",
+        ),
+        timeseries(
+            "Server connections vs pool size",
+            [
+                Q(f"sum by (job, instance, target, database, user) "
+                  f"(dbconn_pool_servers{{{P}}})", POOL + " servers open",
+                  engines=POOLER),
+                Q(f'dbconn_pool_servers{{{P}, state="active"}}', POOL + " servers active",
+                  engines=POOLER),
+                Q(f"dbconn_pool_size{{{P}}}", POOL + " pool size + reserve",
+                  engines=POOLER),
+            ],
+            w=12, h=8,
+            overrides=[{
+                "matcher": {"id": "byFrameRefID", "options": "C"},
+                "properties": [
+                    {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                    {"id": "custom.fillOpacity", "value": 0},
+                ],
+            }],
+            description="Server connections each pool holds to the database (all "
+                        "states: active, idle, used, tested, login), those linked to a "
+                        "client now, and the pool's size plus reserve (dashed). Open "
+                        "servers at the dashed line with clients waiting: the pool is "
+                        "the limit, unless the database behind it is full too.",
+        ),
+        timeseries(
+            "Pooler clients and the database behind it",
+            [
+                Q(f"dbconn_usage_ratio{{{P}}}", "{{target}} clients / max_client_conn",
+                  engines=POOLER),
+                Q(BEHIND, "{{target}} (database behind it, cluster {{cluster}})",
+                  engines=POOLER),
+            ],
+            w=12, h=8, unit="percentunit", soft_max=1,
+            threshold_lines=thresholds((0.8, "orange"), (0.9, "red")),
+            description="The pooler's client connections over max_client_conn "
+                        "(DatabaseConnectionsHigh / Critical apply to it), and the "
+                        "usage ratio of the database behind it: the targets that are not "
+                        "PgBouncer and carry the same `cluster` label (README "
+                        "\"PgBouncer: the pooler and its database\"; no line without "
+                        "it). Clients waiting while the database is under 80%: raise "
+                        "the pool size (PgBouncerQueueWithDatabaseHeadroom); at 90% or "
+                        "more the database is the limit (PgBouncerQueueAndDatabaseFull).",
+        ),
     ]
 
 
@@ -667,12 +786,44 @@ def layout(panels):
 SELECTOR = re.compile(r"\b(dbconn_[a-z_]+)\s*(\{[^}]*\})?")
 
 
-def check_query(where, expr):
+def check_query(where, q):
+    expr = q.expr
+    unknown = set(q.engines) - set(ENGINES)
+    if unknown or not q.engines:
+        sys.exit(f"generate.py: {where}: engines {q.engines}: each must be one of {ENGINES}")
+    pooler = q.engines == POOLER
+    if not pooler and set(q.engines) & set(POOLER):
+        sys.exit(f"generate.py: {where}: a pooler query is for {POOLER} alone: {q.engines}")
+    allowed = (P, NOT_P) if pooler else (T,)
     for m in SELECTOR.finditer(expr):
-        if not m.group(2) or T not in m.group(2):
-            sys.exit(f"generate.py: {where}: selector of {m.group(1)} lacks {T}: {expr}")
+        if not m.group(2) or not any(a in m.group(2) for a in allowed):
+            sys.exit(f"generate.py: {where}: selector of {m.group(1)} lacks "
+                     f"{' or '.join(allowed)}: {expr}")
     if "vector(" in expr:
         sys.exit(f"generate.py: {where}: vector() fakes data: {expr}")
+
+
+POOLER_VARIABLE = {
+    "name": "pooler",
+    "label": "Pooler",
+    "type": "query",
+    "datasource": DS,
+    "definition": 'label_values(dbconn_target_info{engine="pgbouncer", target=~"$target"}, target)',
+    "query": {
+        "qryType": 1,
+        "query": 'label_values(dbconn_target_info{engine="pgbouncer", target=~"$target"}, target)',
+        "refId": "PrometheusVariableQueryEditor-VariableQuery",
+    },
+    "current": {},
+    "hide": 0,
+    "includeAll": True,
+    "multi": True,
+    "options": [],
+    "refresh": 2,
+    "regex": "",
+    "skipUrlSync": False,
+    "sort": 1,
+}
 
 
 def dashboard(uid, title, panels, other_uid):
@@ -704,7 +855,8 @@ def dashboard(uid, title, panels, other_uid):
         "panels": layout(panels),
         "refresh": "30s",
         "schemaVersion": 39,
-        "tags": ["dbconn", "postgresql", "mysql", "mariadb"],
+        "tags": ["dbconn", "postgresql", "mysql", "mariadb"]
+        + (["pgbouncer"] if any(p.get("repeat") == "pooler" for p in panels) else []),
         "templating": {"list": [
             {
                 "name": "datasource",
@@ -741,7 +893,7 @@ def dashboard(uid, title, panels, other_uid):
                 "skipUrlSync": False,
                 "sort": 1,
             },
-        ]},
+        ] + ([POOLER_VARIABLE] if any(p.get("repeat") == "pooler" for p in panels) else [])},
         "time": {"from": "now-3h", "to": "now"},
         "timepicker": {},
         "timezone": "",
@@ -760,7 +912,7 @@ def build():
     for (uid, title, panels), other in boards:
         for p in panels:
             for q, t in zip(p.pop("_queries", []), p.get("targets", [])):
-                check_query(f"{uid} / {p['title']} / {t['refId']}", q.expr)
+                check_query(f"{uid} / {p['title']} / {t['refId']}", q)
                 queries.append({
                     "dashboard": uid,
                     "panel": p["title"],
@@ -769,9 +921,10 @@ def build():
                     "instant": q.instant,
                     "engines": q.engines,
                 })
-            if p["type"] != "row" and "postgresql" not in queries[-len(p["targets"])]["engines"]:
+            first = queries[-len(p["targets"])]["engines"] if p["type"] != "row" else None
+            if first is not None and "postgresql" not in first and first != POOLER:
                 # Engine-specific queries come after one that has data on PostgreSQL,
-                # so that no panel is empty there.
+                # so that no panel is empty there (pooler panels: on PgBouncer).
                 sys.exit(f"generate.py: {uid} / {p['title']}: first query is not for PostgreSQL")
         files[f"{uid}.json"] = dashboard(uid, title, panels, other)
     files["queries.json"] = queries
