@@ -249,13 +249,25 @@ async fn a_reload_keeps_unchanged_sessions_and_replaces_only_what_changed() {
         "{body}"
     );
     assert!(!body.contains("hunter2"), "{body}");
-    let logs = exporter.logs();
-    let refusal = logs
-        .lines()
-        .find(|l| {
-            l.contains("configuration reload failed; still serving the previous configuration")
-        })
-        .unwrap_or_else(|| panic!("no log of the refusal:\n{logs}"));
+    // The answer may reach the test before the log line is written: wait for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (logs, refusal) = loop {
+        let logs = exporter.logs();
+        let refusal = logs
+            .lines()
+            .find(|l| {
+                l.contains("configuration reload failed; still serving the previous configuration")
+            })
+            .map(str::to_string);
+        if let Some(refusal) = refusal {
+            break (logs, refusal);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no log of the refusal:\n{logs}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     assert!(refusal.contains("targets[2]"), "{refusal}");
     assert!(!logs.contains("hunter2"), "{logs}");
     let m = wait_for_targets(&exporter, &["B", "C"]).await;
