@@ -136,7 +136,7 @@ async fn wait_healthy(c: &mut Contender, marker: &str) -> Result<(), String> {
     loop {
         if let Ok(Some(status)) = c.child.try_wait() {
             let log = std::fs::read_to_string(c.dir.path().join("log")).unwrap_or_default();
-            let tail: Vec<&str> = log.lines().rev().take(3).collect();
+            let tail: Vec<&str> = log.lines().rev().take(3).map(str::trim).collect();
             return Err(format!(
                 "{} exited ({status}): {}",
                 c.name,
