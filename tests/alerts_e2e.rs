@@ -14,6 +14,7 @@ mod support;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use support::dashboards::carries;
 use support::mariadb::{MariaDb, MariaOptions};
 use support::pg::{PgCluster, PgOptions};
 use support::proc::ScratchDir;
@@ -26,32 +27,6 @@ fn repo() -> PathBuf {
 
 const TARGET: &str = "pg-e2e";
 const MARIA_TARGET: &str = "maria-e2e";
-
-/// Whether a webhook payload carries `alertname` for `target` with `status`.
-fn carries(body: &serde_json::Value, alertname: &str, target: &str, status: &str) -> bool {
-    body["alerts"].as_array().is_some_and(|alerts| {
-        alerts.iter().any(|a| {
-            a["status"] == status
-                && a["labels"]["alertname"] == alertname
-                && a["labels"]["target"] == target
-        })
-    })
-}
-
-/// A dashboard query with Grafana's template variables replaced the way Grafana
-/// would for a dashboard showing one target (`$pooler` is the target of a repeated
-/// PgBouncer row).
-fn substitute(expr: &str, target: &str) -> String {
-    expr.replace("${target:regex}", target)
-        .replace("${target}", target)
-        .replace("$target", target)
-        .replace("${pooler}", target)
-        .replace("$pooler", target)
-        .replace("$__rate_interval", "1m")
-        .replace("${__rate_interval}", "1m")
-        .replace("$__interval", "1s")
-        .replace("$__range", "5m")
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_data() {
@@ -172,7 +147,12 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
     assert!(critical.is_empty(), "{critical:?}");
 
     // Every panel query of every dashboard returns data while the server is busy.
-    run_dashboard_queries(&prometheus).await;
+    support::dashboards::require_data(
+        &prometheus,
+        &[(TARGET, "postgresql"), (MARIA_TARGET, "mariadb")],
+        Duration::from_secs(30),
+    )
+    .await;
     let text = exporter.scrape_with("/metrics", &[]).await;
     support::promtool_check_metrics(&text.body);
 
@@ -206,62 +186,4 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
     drop(prometheus);
     drop(alertmanager);
     drop(maria);
-}
-
-/// Runs every query listed in dashboards/queries.json (generated with the dashboards)
-/// for each target, and requires at least one series back wherever the query's
-/// `engines` include the target's engine.
-async fn run_dashboard_queries(prometheus: &Prometheus) {
-    let listing = std::fs::read_to_string(repo().join("dashboards/queries.json"))
-        .expect("dashboards/queries.json (python3 dashboards/generate.py writes it)");
-    let queries: Vec<serde_json::Value> = serde_json::from_str(&listing).expect("queries JSON");
-    assert!(
-        queries.len() >= 20,
-        "only {} dashboard queries",
-        queries.len()
-    );
-    // Every engine named is one the exporter reads: a misspelt one would exempt its
-    // query from the data check below without a word.
-    let known = ["postgresql", "mysql", "mariadb", "pgbouncer"];
-    for q in &queries {
-        let engines = q["engines"].as_array().cloned().unwrap_or_default();
-        assert!(
-            !engines.is_empty()
-                && engines
-                    .iter()
-                    .all(|e| e.as_str().is_some_and(|e| known.contains(&e))),
-            "dashboard query with engines outside {known:?}: {q}"
-        );
-    }
-    // Rates need two samples inside their window; give the panels a few scrapes.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut empty = Vec::new();
-    for q in &queries {
-        let engines: Vec<&str> = q["engines"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|e| e.as_str()).collect())
-            .unwrap_or_default();
-        for (target, engine) in [(TARGET, "postgresql"), (MARIA_TARGET, "mariadb")] {
-            let expr = substitute(q["expr"].as_str().expect("expr"), target);
-            loop {
-                let result = prometheus.query(&expr).await;
-                if !result.is_empty() || !engines.contains(&engine) {
-                    break;
-                }
-                if Instant::now() > deadline {
-                    empty.push(format!(
-                        "{} / {} / {} [{engine}]: {expr}",
-                        q["dashboard"], q["panel"], q["refId"]
-                    ));
-                    break;
-                }
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-        }
-    }
-    assert!(
-        empty.is_empty(),
-        "dashboard queries with no data:\n{}",
-        empty.join("\n")
-    );
 }

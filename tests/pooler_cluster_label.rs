@@ -13,29 +13,6 @@ use support::pg::{PgCluster, PgOptions};
 use support::prometheus::Prometheus;
 use support::scrape::start_targets;
 
-/// The YAML blocks of the runbooks' "PgBouncer: the cluster label" section.
-fn documented_jobs() -> (String, String) {
-    let page = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/runbooks/README.md"
-    ))
-    .expect("read docs/runbooks/README.md");
-    let section = &page[page
-        .find("## PgBouncer: the cluster label")
-        .expect("the runbooks show how to set the cluster label")..];
-    let blocks: Vec<&str> = section
-        .split("```yaml\n")
-        .skip(1)
-        .filter_map(|b| b.split("```").next())
-        .collect();
-    assert_eq!(
-        blocks.len(),
-        2,
-        "one job for /metrics, one for /probe: {blocks:?}"
-    );
-    (blocks[0].to_string(), blocks[1].to_string())
-}
-
 async fn wait_for_series(
     prometheus: &Prometheus,
     expr: &str,
@@ -62,7 +39,7 @@ async fn the_documented_jobs_put_the_cluster_label_on_the_database_targets() {
     let cluster = PgCluster::start(PgOptions::default());
     let dsn = cluster.superuser_dsn();
     let (exporter, _config) = start_targets(&[("orders-db", &dsn), ("billing-db", &dsn)], "");
-    let (metrics_job, probe_job) = documented_jobs();
+    let (metrics_job, probe_job) = support::prometheus::documented_cluster_jobs();
     let address = exporter.address().to_string();
     // Both jobs in one Prometheus: the /probe one under its own job name.
     let probe_job = probe_job

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod chromium;
+pub mod dashboards;
 pub mod exporter;
 pub mod http;
 pub mod mariadb;

@@ -20,6 +20,9 @@ pub struct BouncerOptions {
     pub max_client_conn: u32,
     pub pool_size: u32,
     pub pool_mode: &'static str,
+    /// More `[databases]` entries, each its own pool, all to the cluster's
+    /// `postgres` database.
+    pub extra_databases: Vec<String>,
 }
 
 impl Default for BouncerOptions {
@@ -28,6 +31,7 @@ impl Default for BouncerOptions {
             max_client_conn: 100,
             pool_size: 20,
             pool_mode: "session",
+            extra_databases: Vec::new(),
         }
     }
 }
@@ -65,9 +69,21 @@ impl PgBouncer {
 
     fn write_config(&self, pg: &PgCluster, o: &BouncerOptions) {
         let d = self.dir.path();
+        let extra: String = o
+            .extra_databases
+            .iter()
+            .map(|name| {
+                format!(
+                    "{name} = host=127.0.0.1 port={} dbname=postgres pool_size={}\n",
+                    pg.port(),
+                    o.pool_size
+                )
+            })
+            .collect();
         let ini = format!(
             "[databases]\n\
              postgres = host=127.0.0.1 port={pg_port} dbname=postgres pool_size={pool_size}\n\
+             {extra}\
              [pgbouncer]\n\
              listen_addr = 127.0.0.1\n\
              listen_port = {port}\n\
@@ -190,6 +206,17 @@ impl PgBouncer {
         application: &str,
     ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
         self.login("postgres", APP_PASSWORD, "postgres", application)
+            .await
+    }
+
+    /// An application client through the pooler to `database` (one of
+    /// [`BouncerOptions::extra_databases`]).
+    pub async fn client_to(
+        &self,
+        database: &str,
+        application: &str,
+    ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        self.login("postgres", APP_PASSWORD, database, application)
             .await
     }
 

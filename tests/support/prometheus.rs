@@ -379,3 +379,27 @@ pub fn rules_with_short_for(source: &Path, dir: &Path, for_: &str) -> PathBuf {
     std::fs::write(&out, shortened).expect("write shortened rules");
     out
 }
+
+/// The YAML blocks of the runbooks' "PgBouncer: the cluster label" section: the
+/// scrape job for `/metrics`, then the one for `/probe`.
+pub fn documented_cluster_jobs() -> (String, String) {
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/runbooks/README.md"
+    ))
+    .expect("read docs/runbooks/README.md");
+    let section = &page[page
+        .find("## PgBouncer: the cluster label")
+        .expect("the runbooks show how to set the cluster label")..];
+    let blocks: Vec<&str> = section
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    assert_eq!(
+        blocks.len(),
+        2,
+        "one job for /metrics, one for /probe: {blocks:?}"
+    );
+    (blocks[0].to_string(), blocks[1].to_string())
+}
