@@ -354,19 +354,7 @@ impl PgCluster {
         database: &str,
         application: &str,
     ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host("127.0.0.1")
-            .port(self.port)
-            .user(user)
-            .dbname(database)
-            .application_name(application)
-            .connect_timeout(Duration::from_secs(10));
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
+        connect_local(self.port, user, None, database, application).await
     }
 
     /// Opens `n` sessions that stay idle until dropped.
@@ -510,4 +498,31 @@ impl Drop for PgCluster {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A client on 127.0.0.1:`port` without TLS (a cluster, or a pooler in front of
+/// one), its connection driven by a task of its own.
+pub async fn connect_local(
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+    database: &str,
+    application: &str,
+) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let mut config = tokio_postgres::Config::new();
+    config
+        .host("127.0.0.1")
+        .port(port)
+        .user(user)
+        .dbname(database)
+        .application_name(application)
+        .connect_timeout(Duration::from_secs(10));
+    if let Some(password) = password {
+        config.password(password);
+    }
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
 }

@@ -184,20 +184,7 @@ impl PgBouncer {
         database: &str,
         application: &str,
     ) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
-        let mut config = tokio_postgres::Config::new();
-        config
-            .host("127.0.0.1")
-            .port(self.port)
-            .user(user)
-            .password(password)
-            .dbname(database)
-            .application_name(application)
-            .connect_timeout(Duration::from_secs(10));
-        let (client, connection) = config.connect(tokio_postgres::NoTls).await?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
+        super::pg::connect_local(self.port, user, Some(password), database, application).await
     }
 
     /// An application client through the pooler to the `postgres` database.
