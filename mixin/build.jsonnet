@@ -1,0 +1,81 @@
+// What mixin/build.py writes: relative path -> file text. `overrides` (an external
+// variable, a JSON object) replaces settings of config.libsonnet; an unknown name is
+// an error rather than a setting that silently does nothing.
+local overrides = std.extVar('overrides');
+local base = import 'mixin.libsonnet';
+local util = import 'lib/util.libsonnet';
+local known = std.objectFieldsAll(base._config);
+local unknown = [k for k in std.objectFields(overrides) if !std.member(known, k)];
+// A value of another type than the default (a word where a ratio belongs) would
+// give a rule Prometheus refuses, or one that never fires.
+local mistyped = [
+  '%s (%s, not %s)' % [k, std.type(overrides[k]), std.type(base._config[k])]
+  for k in std.objectFields(overrides)
+  if std.member(known, k) && std.type(overrides[k]) != std.type(base._config[k])
+];
+local mixin =
+  if unknown != [] then
+    error 'unknown setting(s): %s (known: %s)' % [std.join(', ', unknown), std.join(', ', known)]
+  else if mistyped != [] then
+    error 'setting(s) of the wrong type: %s' % std.join(', ', mistyped)
+  else base { _config+:: overrides };
+
+local settings =
+  if std.length(overrides) == 0 then ''
+  else '# Settings changed from mixin/config.libsonnet: %s\n' % std.join(', ', [
+    '%s=%s' % [
+      k,
+      if std.isNumber(overrides[k]) then util.number(overrides[k])
+      else std.manifestJsonMinified(overrides[k]),
+    ]
+    for k in std.objectFields(overrides)
+  ]);
+local header =
+  '# Generated from mixin/ by mixin/build.py: do not edit. Change mixin/*.libsonnet\n' +
+  '# (thresholds and links: mixin/config.libsonnet) and run .venv/bin/python3 mixin/build.py\n' +
+  settings;
+local yaml(v) = std.manifestYamlDoc(v, indent_array_in_object=true, quote_keys=false) + '\n';
+local json(v) = std.manifestJsonEx(v, '  ') + '\n';
+
+local prometheusRule = {
+  apiVersion: 'monitoring.coreos.com/v1',
+  kind: 'PrometheusRule',
+  metadata: {
+    name: 'dbconn-exporter',
+    // The operator selects PrometheusRules by label (Prometheus.spec.ruleSelector,
+    // e.g. `release: <helm release>`): add yours with kustomize or `kubectl label`.
+    labels: {
+      'app.kubernetes.io/name': 'dbconn-exporter',
+      'app.kubernetes.io/component': 'alert-rules',
+      'app.kubernetes.io/part-of': 'dbconn-exporter',
+    },
+  },
+  spec: mixin.prometheusAlerts,
+};
+
+// Every panel query, for the end-to-end test that runs them against a Prometheus
+// that scraped real exporters. `engines` (a hidden field of each panel target) lists
+// the dbconn_target_info engines on which the query must return data.
+local queries = [
+  {
+    dashboard: d.uid,
+    panel: p.title,
+    refId: t.refId,
+    expr: t.expr,
+    instant: t.instant,
+    engines: t.engines,
+  }
+  for d in [mixin.grafanaDashboards[n] for n in std.objectFields(mixin.grafanaDashboards)]
+  for p in d.panels
+  if p.type != 'row'
+  for t in p.targets
+];
+
+{
+  'dashboards/queries.json': json(queries),
+  'alerts/dbconn.rules.yml': header + yaml(mixin.prometheusAlerts),
+  'alerts/kubernetes/prometheusrule.yaml': header + yaml(prometheusRule),
+} + {
+  ['dashboards/' + name]: json(mixin.grafanaDashboards[name])
+  for name in std.objectFields(mixin.grafanaDashboards)
+}

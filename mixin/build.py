@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""Builds the alert rules and dashboards from the mixin, or checks they are current.
+
+    .venv/bin/python3 mixin/build.py            write the committed outputs
+    .venv/bin/python3 mixin/build.py --check    write nothing; exit 1 with a diff if a
+                                                committed output is stale or missing
+    .venv/bin/python3 mixin/build.py --out DIR --set NAME=VALUE ...
+                                                build with changed settings into DIR
+                                                (e.g. runbooks in an internal wiki)
+
+Outputs (paths relative to the repository, or to DIR): alerts/dbconn.rules.yml,
+alerts/kubernetes/prometheusrule.yaml, dashboards/*.json, dashboards/queries.json.
+
+`--set` takes a name of mixin/config.libsonnet and a value: JSON when it parses as
+JSON (0.7, 300, ["a","b"], "30s"), else the text as it is (30s, https://wiki/x/).
+An unknown name is refused. The committed outputs are always the defaults, so
+`--set` needs `--out`.
+
+The jsonnet is the pinned PyPI `jsonnet` in .venv (scripts/setup.sh installs it).
+"""
+
+import argparse
+import difflib
+import json
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def fail(message):
+    sys.exit(f"mixin/build.py: {message}")
+
+
+def parse_set(item):
+    name, sep, text = item.partition("=")
+    if not sep or not name:
+        fail(f"--set {item!r}: expected NAME=VALUE")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    return name, value
+
+
+def build(overrides):
+    try:
+        import _jsonnet
+    except ImportError:
+        fail("the jsonnet module is missing: run scripts/setup.sh (it installs the pinned "
+             "jsonnet into .venv) and use .venv/bin/python3")
+    try:
+        text = _jsonnet.evaluate_file(
+            str(HERE / "build.jsonnet"),
+            ext_codes={"overrides": json.dumps(overrides)},
+        )
+    except RuntimeError as e:
+        # The first line says what is wrong; the rest is jsonnet's stack.
+        fail(str(e).strip().splitlines()[0].removeprefix("RUNTIME ERROR: "))
+    files = json.loads(text)
+    for path, body in files.items():
+        if not isinstance(body, str):
+            fail(f"{path}: build.jsonnet must give file text, got {type(body).__name__}")
+    return files
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        prog="mixin/build.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true",
+                        help="fail (exit 1, diff shown) if a committed output is stale")
+    parser.add_argument("--out", type=Path, help="write into this directory instead")
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="change a setting of mixin/config.libsonnet")
+    args = parser.parse_args()
+    overrides = dict(parse_set(item) for item in args.set)
+    if overrides and args.out is None:
+        fail("--set changes the outputs: write them elsewhere with --out DIR "
+             "(the committed files are built from the defaults)")
+    if args.check and args.out is not None:
+        fail("--check compares the committed files; it takes no --out")
+
+    files = build(overrides)
+    root = args.out if args.out is not None else REPO
+    stale = []
+    for path, body in sorted(files.items()):
+        target = root / path
+        if args.check:
+            current = target.read_text(encoding="utf-8") if target.exists() else ""
+            if current != body:
+                stale.append(path)
+                sys.stdout.writelines(difflib.unified_diff(
+                    current.splitlines(keepends=True), body.splitlines(keepends=True),
+                    f"{path} (in the tree)", f"{path} (generated)", n=2))
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(body, encoding="utf-8")
+            print(f"mixin/build.py: wrote {target}")
+    if stale:
+        fail(f"stale: {', '.join(stale)}; run .venv/bin/python3 mixin/build.py")
+    if args.check:
+        print(f"mixin/build.py: {len(files)} generated files are up to date")
+
+
+if __name__ == "__main__":
+    main()

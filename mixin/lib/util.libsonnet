@@ -1,0 +1,43 @@
+// Helpers shared by the alerts and the dashboards, so that a selector, a link or a
+// threshold is spelled the same way in both.
+{
+  // `name{<selector>, <matchers>}`, or the bare name when both are empty: every
+  // dbconn_* selector goes through here so that _config.selector reaches all of them.
+  metric(cfg, name, matchers='')::
+    local parts = std.filter(function(x) x != '', [cfg.selector, matchers]);
+    if parts == [] then name else '%s{%s}' % [name, std.join(', ', parts)],
+
+  // A number as PromQL and people write it: 0.7 -> '0.7', 300 -> '300' (jsonnet's
+  // own std.toString(0.7) gives '0.69999999999999996'). Six decimals at most.
+  number(x)::
+    local fixed = std.format('%.6f', x);
+    local trimmed = std.rstripChars(std.rstripChars(fixed, '0'), '.');
+    if std.isNumber(x) then (if trimmed == '' || trimmed == '-' then '0' else trimmed)
+    else error 'not a number: ' + std.toString(x),
+
+  // 0.8 -> '80%', 0.95 -> '95%', 0.925 -> '92.5%'.
+  percent(ratio):: $.number(std.round(ratio * 1000) / 10) + '%',
+
+  // Seconds in words: 30 -> '30 seconds', 300 -> '5 minutes', 3600 -> '1 hour'.
+  duration(seconds)::
+    local unit(n, one) = std.toString(n) + ' ' + one + (if n == 1 then '' else 's');
+    if seconds % 3600 == 0 then unit(seconds / 3600, 'hour')
+    else if seconds % 60 == 0 then unit(seconds / 60, 'minute')
+    else unit(seconds, 'second'),
+
+  runbookURL(cfg, name):: cfg.runbookBaseURL + name + cfg.runbookSuffix,
+
+  // The incident page of the alert's target, as a Go template for an annotation.
+  alertIncidentURL(cfg):: cfg.incidentPageURL % {
+    exporter: '{{ with $labels.exporter }}{{ . }}{{ else }}{{ $labels.instance }}{{ end }}',
+    target: '{{ $labels.target | urlquery }}',
+  },
+
+  // The incident page of a series' target, as a Grafana data link. Grafana cannot
+  // fall back from one label to another, so it uses `instance`: the exporter's
+  // address when Prometheus scrapes its /metrics.
+  grafanaIncidentURL(cfg):: cfg.incidentPageURL % {
+    exporter: '${__field.labels.instance}',
+    target: '${__field.labels.target}',
+  },
+}
