@@ -23,11 +23,10 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --locked --quiet
 echo "== Dockerfile"
 .venv/bin/python3 scripts/check-dockerfile.py
 
-echo "== alert rules and dashboards"
+echo "== alert rules and dashboards (built from mixin/)"
+.venv/bin/python3 mixin/build.py --check
 promtool check rules alerts/dbconn.rules.yml
 promtool test rules alerts/tests/*.yml
-scripts/gen-prometheusrule.sh --check
-python3 dashboards/generate.py --check
 
 echo "== packaging (systemd unit, Kubernetes manifests)"
 .venv/bin/python3 scripts/check-packaging.py

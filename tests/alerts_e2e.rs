@@ -132,6 +132,15 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
         format!("http://{}/incident?target={TARGET}", exporter.address()),
         "{alert}"
     );
+    // The link resolves: the exporter serves the incident page of that target.
+    let (address, path) = support::dashboards::split_http_url(
+        alert["annotations"]["incident_page"]
+            .as_str()
+            .expect("incident_page"),
+    );
+    let page = support::http::get(&address, &path, &[]).await;
+    assert_eq!(page.status, 200, "{}: {}", path, page.body);
+    assert!(page.body.contains(TARGET), "{}", page.body);
     let maria_fired = webhook
         .wait_for(
             Duration::from_secs(60),
@@ -153,6 +162,30 @@ async fn high_usage_alert_reaches_the_webhook_and_resolves_and_every_panel_has_d
         Duration::from_secs(30),
     )
     .await;
+    // Every dashboard data link, filled as Grafana fills it from each target's
+    // series, opens that target's incident page on the exporter.
+    let links = support::dashboards::data_links();
+    assert!(
+        !links.is_empty(),
+        "the dashboards link their targets' incident pages"
+    );
+    let series = prometheus.query("dbconn_usage_ratio").await;
+    assert_eq!(series.len(), 2, "{series:?}");
+    for link in &links {
+        for s in &series {
+            let target = s["metric"]["target"].as_str().expect("target label");
+            let (address, path) = support::dashboards::split_http_url(
+                &support::dashboards::fill_link(link, &s["metric"]),
+            );
+            let page = support::http::get(&address, &path, &[]).await;
+            assert_eq!(page.status, 200, "{link} for {target}: {}", page.body);
+            assert!(
+                page.body.contains(target),
+                "{link} for {target}: {}",
+                page.body
+            );
+        }
+    }
     let text = exporter.scrape_with("/metrics", &[]).await;
     support::promtool_check_metrics(&text.body);
 

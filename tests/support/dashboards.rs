@@ -118,3 +118,55 @@ pub async fn require_data(prometheus: &Prometheus, targets: &[(&str, &str)], pat
         empty.join("\n")
     );
 }
+
+/// The data links of the shipped dashboards' panels (Grafana fills
+/// `${__field.labels.<name>}` from the series the user clicks), one copy of each.
+pub fn data_links() -> Vec<String> {
+    let mut links = std::collections::BTreeSet::new();
+    for entry in std::fs::read_dir(repo().join("dashboards")).expect("list dashboards/") {
+        let path = entry.expect("dir entry").path();
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if !name.is_some_and(|n| n.ends_with(".json") && n != "queries.json") {
+            continue;
+        }
+        let board: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).expect("read a dashboard"))
+                .expect("dashboard JSON");
+        for panel in board["panels"].as_array().into_iter().flatten() {
+            for link in panel["fieldConfig"]["defaults"]["links"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                links.insert(link["url"].as_str().expect("link url").to_string());
+            }
+        }
+    }
+    links.into_iter().collect()
+}
+
+/// A data link as Grafana renders it for a series with `labels` (a Prometheus
+/// result's `metric`).
+pub fn fill_link(url: &str, labels: &serde_json::Value) -> String {
+    let mut out = url.to_string();
+    for (name, value) in labels.as_object().into_iter().flatten() {
+        out = out.replace(
+            &format!("${{__field.labels.{name}}}"),
+            value.as_str().unwrap_or_default(),
+        );
+    }
+    assert!(
+        !out.contains("${"),
+        "{url}: a variable left unfilled: {out}"
+    );
+    out
+}
+
+/// Splits `http://host:port/path` into the address and the path.
+pub fn split_http_url(url: &str) -> (String, String) {
+    let rest = url
+        .strip_prefix("http://")
+        .unwrap_or_else(|| panic!("not an http:// link: {url}"));
+    let slash = rest.find('/').unwrap_or(rest.len());
+    (rest[..slash].to_string(), rest[slash..].to_string())
+}

@@ -1,0 +1,472 @@
+//! The monitoring mixin (mixin/): the committed alert rules, PrometheusRule and
+//! dashboards are built from it, every runbook link they carry names a runbook that
+//! exists, and a mixin built with other settings (a selector, other thresholds, the
+//! runbooks in a wiki) is still a rule file Prometheus loads, with the settings in
+//! every place they belong. `.venv/bin/python3 mixin/build.py --check` (scripts/test.sh)
+//! keeps the committed files current; these tests build variants into scratch
+//! directories with the same script.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+use support::proc::{ScratchDir, require_binary};
+
+/// Where runbook links point by default: the runbooks shipped in docs/runbooks/.
+const RUNBOOK_BASE: &str =
+    "https://github.com/dbconn-exporter/dbconn_exporter/blob/main/docs/runbooks/";
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+fn yaml(path: &Path) -> Value {
+    serde_saphyr::from_str::<Value>(&read(path))
+        .unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+fn json(path: &Path) -> Value {
+    serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("parse {}: {e}", path.display()))
+}
+
+/// The pinned jsonnet lives in the repository's .venv (scripts/setup.sh).
+fn python() -> PathBuf {
+    let python = repo().join(".venv/bin/python3");
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup.sh",
+        python.display()
+    );
+    python
+}
+
+/// Runs mixin/build.py with `args` from the repository root.
+fn build(args: &[&str]) -> std::process::Output {
+    Command::new(python())
+        .arg(repo().join("mixin/build.py"))
+        .args(args)
+        .current_dir(repo())
+        .output()
+        .expect("run mixin/build.py")
+}
+
+/// Builds the mixin with `settings` into a scratch directory.
+fn build_with(settings: &[&str]) -> ScratchDir {
+    let out = ScratchDir::new("dbconn-mixin");
+    let mut args = vec!["--out", out.path().to_str().expect("utf-8 path")];
+    for s in settings {
+        args.extend(["--set", s]);
+    }
+    let output = build(&args);
+    assert!(
+        output.status.success(),
+        "mixin/build.py {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
+
+fn promtool(args: &[&str], dir: &Path) {
+    let promtool = require_binary("promtool", &["/usr/bin/promtool"]);
+    let output = Command::new(&promtool)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run promtool");
+    assert!(
+        output.status.success(),
+        "promtool {args:?} failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Every alert rule of a rule file (a `groups:` document).
+fn alerts(rules: &Value) -> Vec<&Value> {
+    rules["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|g| g["rules"].as_array().expect("rules").iter())
+        .filter(|r| r.get("alert").is_some())
+        .collect()
+}
+
+fn alert<'a>(rules: &'a Value, name: &str) -> &'a Value {
+    alerts(rules)
+        .into_iter()
+        .find(|a| a["alert"] == name)
+        .unwrap_or_else(|| panic!("no alert {name}"))
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The matchers of every dbconn_* selector in a PromQL text (also inside the Go
+/// templates of annotations): (metric, matchers), "" for a bare name.
+fn selectors(promql: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut rest = promql;
+    while let Some(at) = rest.find("dbconn_") {
+        let tail = &rest[at..];
+        let name_len = tail
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .unwrap_or(tail.len());
+        let name = &tail[..name_len];
+        let after = &tail[name_len..];
+        let matchers = if let Some(inner) = after.strip_prefix('{') {
+            inner.split('}').next().unwrap_or("").to_string()
+        } else {
+            String::new()
+        };
+        out.push((name.to_string(), matchers));
+        rest = &tail[name_len..];
+    }
+    out
+}
+
+/// Every URL in a text that starts with `base`, up to a quote, space or bracket.
+fn links_under<'a>(text: &'a str, base: &str) -> Vec<&'a str> {
+    text.match_indices(base)
+        .map(|(at, _)| {
+            let tail = &text[at..];
+            let end = tail
+                .find(|c: char| c == '"' || c == '\'' || c.is_whitespace() || c == ')')
+                .unwrap_or(tail.len());
+            &tail[..end]
+        })
+        .collect()
+}
+
+/// The generated files of a build rooted at `root`, as text: the rules, the
+/// PrometheusRule and every dashboard.
+fn generated_texts(root: &Path) -> Vec<(PathBuf, String)> {
+    let mut files = vec![
+        root.join("alerts/dbconn.rules.yml"),
+        root.join("alerts/kubernetes/prometheusrule.yaml"),
+    ];
+    let mut boards: Vec<PathBuf> = std::fs::read_dir(root.join("dashboards"))
+        .expect("list dashboards")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    boards.sort();
+    files.extend(boards);
+    files
+        .into_iter()
+        .map(|p| {
+            let t = read(&p);
+            (p, t)
+        })
+        .collect()
+}
+
+#[test]
+fn every_runbook_link_names_a_runbook_in_the_repository() {
+    assert!(
+        read(&repo().join("mixin/config.libsonnet")).contains(&format!("'{RUNBOOK_BASE}'")),
+        "the default runbookBaseURL is {RUNBOOK_BASE}"
+    );
+    let runbooks = repo().join("docs/runbooks");
+    let mut linked = BTreeSet::new();
+    for (path, text) in generated_texts(&repo()) {
+        for link in links_under(&text, RUNBOOK_BASE) {
+            let file = &link[RUNBOOK_BASE.len()..];
+            assert!(
+                !file.contains('/') && runbooks.join(file).is_file(),
+                "{}: {link} names no file in docs/runbooks/",
+                path.display()
+            );
+            linked.insert(file.to_string());
+        }
+    }
+
+    // Every alert has its own runbook, and every runbook page is some alert's.
+    let rules = yaml(&repo().join("alerts/dbconn.rules.yml"));
+    let mut names = BTreeSet::new();
+    for a in alerts(&rules) {
+        let name = text(&a["alert"]);
+        assert_eq!(
+            text(&a["annotations"]["runbook_url"]),
+            format!("{RUNBOOK_BASE}{name}.md"),
+            "{name}"
+        );
+        names.insert(format!("{name}.md"));
+    }
+    let pages: BTreeSet<String> = std::fs::read_dir(&runbooks)
+        .expect("list docs/runbooks")
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .filter(|n| n.ends_with(".md") && n != "README.md")
+        .collect();
+    assert_eq!(pages, names, "runbook pages vs alerts");
+    // The dashboards link the index of all runbooks.
+    assert!(linked.contains("README.md"), "{linked:?}");
+    assert!(names.len() >= 17, "{names:?}");
+}
+
+#[test]
+fn the_prometheus_rule_carries_the_rule_file() {
+    let rules = yaml(&repo().join("alerts/dbconn.rules.yml"));
+    let manifest = yaml(&repo().join("alerts/kubernetes/prometheusrule.yaml"));
+    assert_eq!(manifest["kind"], "PrometheusRule");
+    assert_eq!(manifest["apiVersion"], "monitoring.coreos.com/v1");
+    assert_eq!(manifest["spec"], rules);
+}
+
+#[test]
+fn a_mixin_with_another_selector_and_thresholds_loads_and_uses_them() {
+    let selector = r#"job=~"dbconn.*", env="prod""#;
+    let selector_setting = format!("selector={selector}");
+    let out = build_with(&[
+        &selector_setting,
+        "connectionsHighRatio=0.7",
+        "connectionsHighFor=5m",
+        "connectionsCriticalRatio=0.9",
+        "longRunningThresholdSeconds=600",
+        "lockWaitSeconds=60",
+        "poolMaxWaitSeconds=10",
+        // Every other ratio that defaults to 0.8, so that no line may stay there.
+        "idleConnectionsShare=0.85",
+        "poolQueueDatabaseHeadroomRatio=0.75",
+        "dashboardUIDPrefix=team-a-",
+    ]);
+    promtool(&["check", "rules", "alerts/dbconn.rules.yml"], out.path());
+
+    let rules = yaml(&out.path().join("alerts/dbconn.rules.yml"));
+    // The selector reaches every dbconn_* selector, in exprs and in the queries the
+    // annotations run.
+    let mut seen = 0;
+    for a in alerts(&rules) {
+        let mut found = selectors(&text(&a["expr"]));
+        // In the annotations, the selectors of the queries they run (prose may name
+        // a metric bare).
+        for annotation in a["annotations"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+        {
+            found.extend(
+                selectors(&text(annotation))
+                    .into_iter()
+                    .filter(|(_, matchers)| !matchers.is_empty()),
+            );
+        }
+        for (metric, matchers) in found {
+            seen += 1;
+            assert!(
+                matchers.contains(selector),
+                "{}: {metric}{{{matchers}}} lacks the selector",
+                text(&a["alert"])
+            );
+        }
+    }
+    assert!(seen > 40, "{seen} selectors");
+
+    // The thresholds, in the expression, the `for` and the words.
+    let high = alert(&rules, "DatabaseConnectionsHigh");
+    assert!(text(&high["expr"]).contains("> 0.7"), "{high}");
+    assert_eq!(text(&high["for"]), "5m");
+    assert!(
+        text(&high["annotations"]["summary"]).contains("70%"),
+        "{high}"
+    );
+    let critical = alert(&rules, "DatabaseConnectionsCritical");
+    assert!(text(&critical["expr"]).contains("> 0.9"), "{critical}");
+    let long = alert(&rules, "DatabaseLongRunningQueries");
+    assert!(
+        text(&long["expr"]).contains(r#"threshold_seconds="600""#),
+        "{long}"
+    );
+    assert!(
+        text(&long["annotations"]["description"]).contains("10 minutes"),
+        "{long}"
+    );
+    let locks = alert(&rules, "DatabaseLockContention");
+    assert!(text(&locks["expr"]).contains("> 60"), "{locks}");
+    let waiting = alert(&rules, "PgBouncerClientsWaiting");
+    assert!(text(&waiting["expr"]).contains("> 10"), "{waiting}");
+
+    // The dashboards: every query carries the selector, the uids the prefix, and the
+    // usage panels draw their lines at the new levels.
+    let queries = json(&out.path().join("dashboards/queries.json"));
+    let queries = queries.as_array().expect("queries");
+    assert!(queries.len() > 30, "{} queries", queries.len());
+    for q in queries {
+        let expr = text(&q["expr"]);
+        for (metric, matchers) in selectors(&expr) {
+            assert!(
+                matchers.contains(selector),
+                "{metric}{{{matchers}}} in {expr}"
+            );
+        }
+        assert!(text(&q["dashboard"]).starts_with("team-a-"), "{q}");
+    }
+    let overview = json(&out.path().join("dashboards/dbconn-overview.json"));
+    assert_eq!(overview["uid"], "team-a-overview");
+    let steps: Vec<f64> = overview["panels"]
+        .as_array()
+        .expect("panels")
+        .iter()
+        .filter(|p| p["fieldConfig"]["defaults"]["unit"] == "percentunit")
+        .flat_map(|p| {
+            p["fieldConfig"]["defaults"]["thresholds"]["steps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|s| s["value"].as_f64())
+        .collect();
+    assert!(steps.contains(&0.7) && steps.contains(&0.9), "{steps:?}");
+    assert!(!steps.contains(&0.8), "{steps:?}");
+    for variable in overview["templating"]["list"]
+        .as_array()
+        .expect("variables")
+    {
+        if let Some(definition) = variable["definition"].as_str() {
+            for (metric, matchers) in selectors(definition) {
+                assert!(matchers.contains(selector), "{metric}{{{matchers}}}");
+            }
+        }
+    }
+}
+
+#[test]
+fn with_only_a_selector_the_alert_unit_tests_still_pass() {
+    // The promtool tests' series carry job="dbconn": a selector matching it changes
+    // nothing they assert.
+    let out = build_with(&[r#"selector=job=~"dbconn.*""#]);
+    let tests = out.path().join("alerts/tests");
+    std::fs::create_dir_all(&tests).expect("create tests dir");
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(repo().join("alerts/tests")).expect("list alerts/tests") {
+        let path = entry.expect("dir entry").path();
+        let name = path.file_name().expect("file name").to_owned();
+        std::fs::copy(&path, tests.join(&name)).expect("copy a test file");
+        files.push(format!("alerts/tests/{}", name.to_string_lossy()));
+    }
+    files.sort();
+    assert!(files.len() >= 5, "{files:?}");
+    let mut args = vec!["test", "rules"];
+    args.extend(files.iter().map(String::as_str));
+    promtool(&args, out.path());
+}
+
+/// The README's command that builds the rules for runbooks kept in a wiki.
+fn readme_wiki_command() -> String {
+    let readme = read(&repo().join("README.md"));
+    let section = &readme[readme
+        .find("### Runbooks in your own wiki")
+        .expect("README has a section on runbooks in a wiki")..];
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a sh block in that section");
+    block.trim().to_string()
+}
+
+#[test]
+fn the_readme_builds_the_rules_for_a_wiki_in_one_command() {
+    let command = readme_wiki_command();
+    assert_eq!(
+        command
+            .lines()
+            .filter(|l| !l.trim_end().ends_with('\\'))
+            .count(),
+        1,
+        "one command: {command}"
+    );
+    assert!(command.contains("--out build/wiki"), "{command}");
+    let out = ScratchDir::new("dbconn-mixin-wiki");
+    let command = command.replace(
+        "--out build/wiki",
+        &format!("--out {}", out.path().display()),
+    );
+    let output = Command::new("bash")
+        .args(["-c", &command])
+        .current_dir(repo())
+        .output()
+        .expect("run the README's command");
+    assert!(
+        output.status.success(),
+        "{command}:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    promtool(&["check", "rules", "alerts/dbconn.rules.yml"], out.path());
+    let rules = yaml(&out.path().join("alerts/dbconn.rules.yml"));
+    let wiki = "https://wiki.example.com/dbconn/";
+    for a in alerts(&rules) {
+        let name = text(&a["alert"]);
+        assert_eq!(
+            text(&a["annotations"]["runbook_url"]),
+            format!("{wiki}{name}"),
+            "{name}"
+        );
+    }
+    for (path, text) in generated_texts(out.path()) {
+        assert!(
+            !text.contains(RUNBOOK_BASE),
+            "{} still links the repository's runbooks",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_wrong_setting_is_refused_by_name() {
+    let out = ScratchDir::new("dbconn-mixin-wrong");
+    let dir = out.path().to_str().expect("utf-8 path");
+    for (args, said) in [
+        (
+            vec!["--out", dir, "--set", "conectionsHighRatio=0.7"],
+            "unknown setting(s): conectionsHighRatio",
+        ),
+        (
+            vec!["--out", dir, "--set", "connectionsHighRatio=high"],
+            "connectionsHighRatio (string, not number)",
+        ),
+        (
+            vec!["--set", "connectionsHighRatio=0.7"],
+            "write them elsewhere with --out",
+        ),
+        (
+            vec!["--out", dir, "--set", "novalue"],
+            "expected NAME=VALUE",
+        ),
+    ] {
+        let output = build(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{args:?} was accepted");
+        assert!(stderr.contains(said), "{args:?}: {stderr}");
+        assert!(
+            !stderr.contains("std.jsonnet"),
+            "{args:?}: a stack, not a message: {stderr}"
+        );
+    }
+    // Nothing was written by the refused builds.
+    assert!(
+        std::fs::read_dir(out.path())
+            .expect("list")
+            .next()
+            .is_none(),
+        "a refused build wrote files"
+    );
+}
