@@ -470,3 +470,55 @@ fn a_wrong_setting_is_refused_by_name() {
         "a refused build wrote files"
     );
 }
+
+/// The README's jsonnet that imports the mixin with its own settings.
+fn readme_jsonnet() -> String {
+    let readme = read(&repo().join("README.md"));
+    let section = &readme[readme
+        .find("### The mixin in your own jsonnet")
+        .expect("README has a section on importing the mixin")..];
+    section
+        .split("```jsonnet\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a jsonnet block in that section")
+        .to_string()
+}
+
+#[test]
+fn the_readme_jsonnet_imports_the_mixin_with_its_own_settings() {
+    let snippet = readme_jsonnet();
+    let mut child = Command::new(python())
+        .args([
+            "-c",
+            "import _jsonnet, sys; print(_jsonnet.evaluate_snippet('README', sys.stdin.read(), jpathdir=[sys.argv[1]]))",
+            repo().to_str().expect("utf-8 path"),
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run jsonnet");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), snippet.as_bytes())
+        .expect("write the snippet");
+    let output = child.wait_with_output().expect("wait for jsonnet");
+    assert!(
+        output.status.success(),
+        "{snippet}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: Value = serde_json::from_slice(&output.stdout).expect("jsonnet output");
+    let high = alert(&value["alerts"], "DatabaseConnectionsHigh");
+    assert_eq!(
+        text(&high["expr"])
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+        r#"dbconn_usage_ratio{job=~"dbconn.*"} > 0.75"#
+    );
+    let overview = &value["dashboards"]["dbconn-overview.json"];
+    assert!(
+        overview["panels"].as_array().is_some_and(|p| p.len() > 10),
+        "{overview}"
+    );
+}
