@@ -246,6 +246,8 @@ fn a_mixin_with_another_selector_and_thresholds_loads_and_uses_them() {
         "idleConnectionsShare=0.85",
         "poolQueueDatabaseHeadroomRatio=0.75",
         "dashboardUIDPrefix=team-a-",
+        // Behind TLS (README "Alerts, runbooks and dashboards").
+        "incidentPageURL=https://%(exporter)s/incident?target=%(target)s",
     ]);
     promtool(&["check", "rules", "alerts/dbconn.rules.yml"], out.path());
 
@@ -300,6 +302,11 @@ fn a_mixin_with_another_selector_and_thresholds_loads_and_uses_them() {
     );
     let locks = alert(&rules, "DatabaseLockContention");
     assert!(text(&locks["expr"]).contains("> 60"), "{locks}");
+    assert!(
+        text(&high["annotations"]["incident_page"])
+            .starts_with("https://{{ with $labels.exporter }}"),
+        "{high}"
+    );
     let waiting = alert(&rules, "PgBouncerClientsWaiting");
     assert!(text(&waiting["expr"]).contains("> 10"), "{waiting}");
 
@@ -320,6 +327,13 @@ fn a_mixin_with_another_selector_and_thresholds_loads_and_uses_them() {
     }
     let overview = json(&out.path().join("dashboards/dbconn-overview.json"));
     assert_eq!(overview["uid"], "team-a-overview");
+    let links = overview.to_string();
+    assert!(
+        links.contains(
+            "https://${__field.labels.instance}/incident?target=${__field.labels.target}"
+        ) && !links.contains("http://${__field"),
+        "the data links follow incidentPageURL"
+    );
     let steps: Vec<f64> = overview["panels"]
         .as_array()
         .expect("panels")
