@@ -27,7 +27,7 @@ echo "== alert rules and dashboards"
 promtool check rules alerts/dbconn.rules.yml
 promtool test rules alerts/tests/*.yml
 scripts/gen-prometheusrule.sh --check
-python3 dashboards/generate.py --check
+.venv/bin/python3 mixin/build.py --check
 
 echo "== packaging (systemd unit, Kubernetes manifests)"
 .venv/bin/python3 scripts/check-packaging.py
