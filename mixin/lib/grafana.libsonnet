@@ -40,6 +40,17 @@ local byClauses(expr) = [
   if i == 0 || !std.member(words, expr[i - 1])
 ];
 
+// Whether every series of a query keeps its instance and target labels: each
+// `by (...)` names both, and no aggregation drops them wholesale.
+local aggregations = ['sum', 'min', 'max', 'avg', 'count', 'group', 'stddev', 'stdvar'];
+local keepsInstanceAndTarget(expr) =
+  std.all([std.member(by, 'instance') && std.member(by, 'target') for by in byClauses(expr)])
+  && std.findSubstr('without', expr) == []
+  && std.all([
+    std.findSubstr(a + '(', expr) == [] && std.findSubstr(a + ' (', expr) == []
+    for a in aggregations
+  ]);
+
 {
   engines: {
     // PostgreSQL, MySQL and MariaDB: every database engine the exporter reads.
@@ -85,12 +96,16 @@ local byClauses(expr) = [
     steps: [{ color: base, value: null }] + [{ color: s[1], value: s[0] } for s in steps],
   },
 
-  // `link`: a data link built from each series' labels, or null.
+  // `description` says what the panel shows, `todo` what to do about it (which
+  // runbook, which setting, the incident page): both are required, and so is the
+  // unit. `link`: a data link built from each series' labels, or null.
   panel(kind, title, queries, w, h, description='', unit=null, fc={}, options={},
-        overrides=[], transformations=null, link=null):: {
+        overrides=[], transformations=null, link=null, todo=''):: {
     type: kind,
     title: title,
-    description: description,
+    description: std.join('\n\n', [t for t in [description, todo] if t != '']),
+    what:: description,
+    todo:: todo,
     datasource: $.datasource,
     gridPos: { w: w, h: h },
     fieldConfig: {
@@ -116,8 +131,11 @@ local byClauses(expr) = [
     ],
   } + (if transformations != null then { transformations: transformations } else {}),
 
-  timeseries(title, queries, w=12, h=8, unit='short', description='', stack=false,
-             thresholdLines=null, min=0, softMax=null, overrides=[], link=null)::
+  // thresholdStyle: 'line+area' for a level (a ratio, a wait), 'dashed' for a count
+  // whose level applies to some of the series only.
+  timeseries(title, queries, w=12, h=8, unit=null, description='', stack=false,
+             thresholdLines=null, thresholdStyle='line+area', min=0, softMax=null,
+             overrides=[], link=null, todo='')::
     $.panel(
       'timeseries', title, queries, w, h, description, unit,
       fc={
@@ -128,7 +146,7 @@ local byClauses(expr) = [
           showPoints: 'never',
           spanNulls: false,
           stacking: { mode: if stack then 'normal' else 'none', group: 'A' },
-          thresholdsStyle: { mode: if thresholdLines != null then 'line+area' else 'off' },
+          thresholdsStyle: { mode: if thresholdLines != null then thresholdStyle else 'off' },
           axisSoftMin: min,
         } + (if softMax != null then { axisSoftMax: softMax } else {}),
       } + (if thresholdLines != null then { thresholds: thresholdLines } else {}),
@@ -143,10 +161,11 @@ local byClauses(expr) = [
       },
       overrides=overrides,
       link=link,
+      todo=todo,
     ),
 
-  stat(title, queries, w=6, h=4, unit='short', description='', steps=null,
-       mappings=null, colorMode='background', overrides=[], link=null)::
+  stat(title, queries, w=6, h=4, unit=null, description='', steps=null,
+       mappings=null, colorMode='background', overrides=[], link=null, todo='')::
     $.panel(
       'stat', title, queries, w, h, description, unit,
       fc={
@@ -165,10 +184,11 @@ local byClauses(expr) = [
       },
       overrides=overrides,
       link=link,
+      todo=todo,
     ),
 
-  bargauge(title, queries, w=8, h=8, unit='short', description='', steps=null,
-           max=null, link=null)::
+  bargauge(title, queries, w=8, h=8, unit=null, description='', steps=null,
+           max=null, link=null, todo='')::
     $.panel(
       'bargauge', title, queries, w, h, description, unit,
       fc={
@@ -189,10 +209,11 @@ local byClauses(expr) = [
         maxVizHeight: 300,
       },
       link=link,
+      todo=todo,
     ),
 
-  table(title, queries, w=12, h=8, unit='short', description='', rename={},
-        hide=['Time', '__name__', 'job', 'instance'], steps=null, link=null)::
+  table(title, queries, w=12, h=8, unit=null, description='', rename={},
+        hide=['Time', '__name__', 'job', 'instance'], steps=null, link=null, todo='')::
     $.panel(
       'table', title, queries, w, h, description, unit,
       fc={
@@ -216,6 +237,7 @@ local byClauses(expr) = [
         },
       ],
       link=link,
+      todo=todo,
     ),
 
   // Grafana repeats a row with `repeat`, and the panels up to the next row, once
@@ -258,14 +280,29 @@ local byClauses(expr) = [
   // its negation), must not fake data with vector(), and must name where it has
   // data; the first query of a panel has data on PostgreSQL (or, in a pooler
   // panel, on PgBouncer), so that no panel is empty there; a panel with a data link
-  // built from instance and target keeps both in every `by (...)`.
+  // built from instance and target keeps both in every `by (...)`. Every panel has
+  // a unit and says what it shows and what to do about it. The incident page is
+  // one click away wherever it can be: a panel of a database target's series that
+  // all keep instance and target carries the data link (tables excepted: their
+  // rows are not series), and a pooler panel none (the incident view is not
+  // offered for PgBouncer).
   problems(where, p)::
     if p.type == 'row' then []
     else
       local at = where + ' / ' + p.title;
       local links = std.get(p.fieldConfig.defaults, 'links', []);
       local first = if p.targets == [] then null else p.targets[0].engines;
-      (if first == null then ['%s: no query' % at]
+      local pooler = first == $.engines.pooler;
+      (if std.get(p.fieldConfig.defaults, 'unit') == null then ['%s: no unit' % at] else [])
+      + (if std.get(p, 'what', '') == '' then ['%s: no description of what it shows' % at] else [])
+      + (if std.get(p, 'todo', '') == '' then ['%s: the description does not say what to do' % at] else [])
+      + (if pooler && links != [] then
+           ['%s: a pooler panel carries a data link: the incident view is not offered for PgBouncer' % at]
+         else if !pooler && links == [] && p.type != 'table' && p.targets != []
+                 && std.all([keepsInstanceAndTarget(t.expr) for t in p.targets])
+         then ['%s: its series keep instance and target: it needs the incident link' % at]
+         else [])
+      + (if first == null then ['%s: no query' % at]
        else if !std.member(first, 'postgresql') && first != $.engines.pooler
        then ['%s: the first query has no data on PostgreSQL: engines %s' % [at, std.toString(first)]]
        else [])
