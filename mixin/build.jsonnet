@@ -35,7 +35,8 @@ local header =
   '# (thresholds and links: mixin/config.libsonnet) and run .venv/bin/python3 mixin/build.py\n' +
   settings;
 local yaml(v) = std.manifestYamlDoc(v, indent_array_in_object=true, quote_keys=false) + '\n';
-local json(v) = std.manifestJsonEx(v, '  ') + '\n';
+// lib/json.libsonnet: thresholds such as 0.8 as written, not 0.80000000000000004.
+local json(v) = (import 'lib/json.libsonnet').manifest(v) + '\n';
 
 local prometheusRule = {
   apiVersion: 'monitoring.coreos.com/v1',

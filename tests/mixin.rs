@@ -499,13 +499,12 @@ fn readme_jsonnet() -> String {
         .to_string()
 }
 
-#[test]
-fn the_readme_jsonnet_imports_the_mixin_with_its_own_settings() {
-    let snippet = readme_jsonnet();
+/// Evaluates a jsonnet snippet with the repository as its library path.
+fn evaluate(snippet: &str) -> Value {
     let mut child = Command::new(python())
         .args([
             "-c",
-            "import _jsonnet, sys; print(_jsonnet.evaluate_snippet('README', sys.stdin.read(), jpathdir=[sys.argv[1]]))",
+            "import _jsonnet, sys; print(_jsonnet.evaluate_snippet('snippet', sys.stdin.read(), jpathdir=[sys.argv[1]]))",
             repo().to_str().expect("utf-8 path"),
         ])
         .stdin(std::process::Stdio::piped())
@@ -521,7 +520,12 @@ fn the_readme_jsonnet_imports_the_mixin_with_its_own_settings() {
         "{snippet}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let value: Value = serde_json::from_slice(&output.stdout).expect("jsonnet output");
+    serde_json::from_slice(&output.stdout).expect("jsonnet output")
+}
+
+#[test]
+fn the_readme_jsonnet_imports_the_mixin_with_its_own_settings() {
+    let value = evaluate(&readme_jsonnet());
     let high = alert(&value["alerts"], "DatabaseConnectionsHigh");
     assert_eq!(
         text(&high["expr"])
@@ -535,4 +539,47 @@ fn the_readme_jsonnet_imports_the_mixin_with_its_own_settings() {
         overview["panels"].as_array().is_some_and(|p| p.len() > 10),
         "{overview}"
     );
+}
+
+#[test]
+fn the_build_refuses_a_panel_that_breaks_a_rule_of_the_dashboards() {
+    let found = evaluate(
+        r#"
+local g = import 'mixin/lib/grafana.libsonnet';
+local T = 'target=~"$target"';
+local link = { title: 'Incident page', url: 'http://${__field.labels.instance}/incident?target=${__field.labels.target}' };
+local ts(title, expr, unit='short', todo='Open the incident page.', link=link) =
+  g.timeseries(title, [g.q(expr)], unit=unit, description='What it shows.', todo=todo, link=link);
+{
+  good: g.problems('d', ts('good', 'dbconn_up{%s}' % T)),
+  noTarget: g.problems('d', ts('noTarget', 'dbconn_up')),
+  fakes: g.problems('d', ts('fakes', 'dbconn_up{%s} or vector(0)' % T)),
+  noUnit: g.problems('d', ts('noUnit', 'dbconn_up{%s}' % T, unit=null)),
+  noTodo: g.problems('d', ts('noTodo', 'dbconn_up{%s}' % T, todo='')),
+  dropsTarget: g.problems('d', ts('dropsTarget', 'sum by (instance) (dbconn_up{%s})' % T)),
+  noLink: g.problems('d', ts('noLink', 'dbconn_up{%s}' % T, link=null)),
+}
+"#,
+    );
+    assert_eq!(found["good"], serde_json::json!([]), "{found}");
+    for (case, said) in [
+        (
+            "noTarget",
+            "selector of dbconn_up lacks target=~\"$target\"",
+        ),
+        ("fakes", "vector() fakes data"),
+        ("noUnit", "no unit"),
+        ("noTodo", "does not say what to do"),
+        ("dropsTarget", "the data link needs instance and target"),
+        ("noLink", "it needs the incident link"),
+    ] {
+        let problems: Vec<&str> = found[case]
+            .as_array()
+            .expect("a list of problems")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let problems = problems.join("\n");
+        assert!(problems.contains(said), "{case}: {problems}");
+    }
 }

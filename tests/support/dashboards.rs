@@ -48,10 +48,10 @@ pub fn substitute(expr: &str, target: &str) -> String {
         .replace("$__range", "5m")
 }
 
-/// Every query listed in dashboards/queries.json (generated with the dashboards).
+/// Every query listed in dashboards/queries.json (built with the dashboards).
 pub fn queries() -> Vec<serde_json::Value> {
     let listing = std::fs::read_to_string(repo().join("dashboards/queries.json"))
-        .expect("dashboards/queries.json (python3 dashboards/generate.py writes it)");
+        .expect("dashboards/queries.json (.venv/bin/python3 mixin/build.py writes it)");
     serde_json::from_str(&listing).expect("queries JSON")
 }
 
