@@ -35,9 +35,6 @@ local header =
   '# (thresholds and links: mixin/config.libsonnet) and run .venv/bin/python3 mixin/build.py\n' +
   settings;
 local yaml(v) = std.manifestYamlDoc(v, indent_array_in_object=true, quote_keys=false) + '\n';
-// lib/json.libsonnet: thresholds such as 0.8 as written, not 0.80000000000000004.
-local json(v) = (import 'lib/json.libsonnet').manifest(v) + '\n';
-
 local prometheusRule = {
   apiVersion: 'monitoring.coreos.com/v1',
   kind: 'PrometheusRule',
@@ -57,6 +54,10 @@ local prometheusRule = {
 // Every panel query, for the end-to-end test that runs them against a Prometheus
 // that scraped real exporters. `engines` (a hidden field of each panel target) lists
 // the dbconn_target_info engines on which the query must return data.
+// Evaluated once (array elements are cached, object fields are not): the queries
+// and the files both read them.
+local names = std.objectFields(mixin.grafanaDashboards);
+local boards = [mixin.grafanaDashboards[n] for n in names];
 local queries = [
   {
     dashboard: d.uid,
@@ -66,17 +67,20 @@ local queries = [
     instant: t.instant,
     engines: t.engines,
   }
-  for d in [mixin.grafanaDashboards[n] for n in std.objectFields(mixin.grafanaDashboards)]
+  for d in boards
   for p in d.panels
   if p.type != 'row'
   for t in p.targets
 ];
 
+// YAML files as text; JSON files as values, which build.py writes as
+// json.dumps(indent=2) does (jsonnet would print a threshold of 0.8 as
+// 0.80000000000000004: the same double, but not what anyone wrote).
 {
-  'dashboards/queries.json': json(queries),
+  'dashboards/queries.json': queries,
   'alerts/dbconn.rules.yml': header + yaml(mixin.prometheusAlerts),
   'alerts/kubernetes/prometheusrule.yaml': header + yaml(prometheusRule),
 } + {
-  ['dashboards/' + name]: json(mixin.grafanaDashboards[name])
-  for name in std.objectFields(mixin.grafanaDashboards)
+  ['dashboards/' + names[i]]: boards[i]
+  for i in std.range(0, std.length(names) - 1)
 }

@@ -58,10 +58,14 @@ def build(overrides):
     except RuntimeError as e:
         # The first line says what is wrong; the rest is jsonnet's stack.
         fail(str(e).strip().splitlines()[0].removeprefix("RUNTIME ERROR: "))
-    files = json.loads(text)
-    for path, body in files.items():
-        if not isinstance(body, str):
-            fail(f"{path}: build.jsonnet must give file text, got {type(body).__name__}")
+    files = {}
+    for path, body in json.loads(text).items():
+        if isinstance(body, str):
+            files[path] = body
+        elif path.endswith(".json"):
+            files[path] = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+        else:
+            fail(f"{path}: build.jsonnet must give the text of a non-JSON file")
     return files
 
 
