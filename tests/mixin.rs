@@ -547,8 +547,8 @@ fn the_build_refuses_a_panel_that_breaks_a_rule_of_the_dashboards() {
         r#"
 local g = import 'mixin/lib/grafana.libsonnet';
 local T = 'target=~"$target"';
-local link = { title: 'Incident page', url: 'http://${__field.labels.instance}/incident?target=${__field.labels.target}' };
-local ts(title, expr, unit='short', todo='Open the incident page.', link=link) =
+local incident = { title: 'Incident page', url: 'http://${__field.labels.instance}/incident?target=${__field.labels.target}' };
+local ts(title, expr, unit='short', todo='Open the incident page.', link=incident) =
   g.timeseries(title, [g.q(expr)], unit=unit, description='What it shows.', todo=todo, link=link);
 {
   good: g.problems('d', ts('good', 'dbconn_up{%s}' % T)),
