@@ -27,20 +27,7 @@
 // duration_thresholds; a threshold the exporter does not export never fires.
 local util = import 'lib/util.libsonnet';
 
-// Seconds in a Prometheus duration such as '5m' or '1h30m', for the texts that
-// state a window.
-local durationSeconds(d) =
-  local units = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 };
-  local step(acc, c) =
-    if std.member('0123456789', c) then
-      if acc.u == '' then acc { n+: c }
-      else { n: c, u: '', parts: acc.parts + [[acc.n, acc.u]] }
-    else acc { u+: c };
-  local end = std.foldl(step, std.stringChars(d), { n: '', u: '', parts: [] });
-  local parts = end.parts + [[end.n, end.u]];
-  local bad = [p for p in parts if p[0] == '' || !std.objectHas(units, p[1])];
-  if bad != [] then error 'not a Prometheus duration: ' + d
-  else std.sum([std.parseInt(p[0]) * units[p[1]] for p in parts]);
+local durationSeconds = util.durationSeconds;
 
 // '5m' -> '5 minutes'.
 local words(d) = util.duration(durationSeconds(d));

@@ -3,7 +3,9 @@
 
     .venv/bin/python3 mixin/build.py            write the committed outputs
     .venv/bin/python3 mixin/build.py --check    write nothing; exit 1 with a diff if a
-                                                committed output is stale or missing
+                                                committed output is stale or missing, or
+                                                a file beside them is not built at all
+                                                (with --out DIR: check DIR instead)
     .venv/bin/python3 mixin/build.py --out DIR --set NAME=VALUE ...
                                                 build with changed settings into DIR
                                                 (e.g. runbooks in an internal wiki)
@@ -27,6 +29,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+# Where only generated files live: (folder, glob).
+GENERATED_FOLDERS = [("dashboards", "*"), ("alerts", "*.y*ml"), ("alerts/kubernetes", "*")]
 
 
 def fail(message):
@@ -37,8 +41,12 @@ def parse_set(item):
     name, sep, text = item.partition("=")
     if not sep or not name:
         fail(f"--set {item!r}: expected NAME=VALUE")
+    def no_constant(word):
+        raise ValueError(word)
+
     try:
-        value = json.loads(text)
+        # NaN and Infinity are not JSON: as text, they are refused by type.
+        value = json.loads(text, parse_constant=no_constant)
     except ValueError:
         value = text
     return name, value
@@ -74,16 +82,20 @@ def main():
         prog="mixin/build.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="fail (exit 1, diff shown) if a committed output is stale")
-    parser.add_argument("--out", type=Path, help="write into this directory instead")
+    parser.add_argument("--out", type=Path,
+                        help="write into (with --check: compare) this directory instead")
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="change a setting of mixin/config.libsonnet")
     args = parser.parse_args()
-    overrides = dict(parse_set(item) for item in args.set)
-    if overrides and args.out is None:
+    overrides = {}
+    for item in args.set:
+        name, value = parse_set(item)
+        if name in overrides:
+            fail(f"--set {name} is given twice")
+        overrides[name] = value
+    if overrides and (args.out is None or args.out.resolve() == REPO):
         fail("--set changes the outputs: write them elsewhere with --out DIR "
              "(the committed files are built from the defaults)")
-    if args.check and args.out is not None:
-        fail("--check compares the committed files; it takes no --out")
 
     files = build(overrides)
     root = args.out if args.out is not None else REPO
@@ -91,8 +103,10 @@ def main():
     for path, body in sorted(files.items()):
         target = root / path
         if args.check:
-            current = target.read_text(encoding="utf-8") if target.exists() else ""
-            if current != body:
+            # Bytes, not text: reading text would take a CRLF for the LF written.
+            current = target.read_bytes() if target.exists() else b""
+            if current != body.encode("utf-8"):
+                current = current.decode("utf-8", errors="replace")
                 stale.append(path)
                 sys.stdout.writelines(difflib.unified_diff(
                     current.splitlines(keepends=True), body.splitlines(keepends=True),
@@ -101,6 +115,14 @@ def main():
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(body, encoding="utf-8")
             print(f"mixin/build.py: wrote {target}")
+    if args.check:
+        # A file left beside the outputs (a dashboard renamed or removed from the
+        # mixin) would still be provisioned or loaded from the tree.
+        for folder, pattern in GENERATED_FOLDERS:
+            for path in sorted((root / folder).glob(pattern)):
+                relative = path.relative_to(root).as_posix()
+                if relative not in files:
+                    fail(f"{relative} is not built by the mixin: remove it, or build it there")
     if stale:
         fail(f"stale: {', '.join(stale)}; run .venv/bin/python3 mixin/build.py")
     if args.check:

@@ -4,7 +4,9 @@
 //   (import 'mixin/mixin.libsonnet') + { _config+:: { selector: 'job=~"dbconn.*"' } }
 //
 // or, without writing jsonnet, with `mixin/build.py --set NAME=VALUE --out DIR`
-// (README "Alert rules and dashboards as a mixin"). An unknown name is refused.
+// (README "Runbooks in your own wiki"). Either way lib/validate.libsonnet refuses,
+// by name, an unknown setting and a value that would give a rule Prometheus
+// refuses or one that can never fire.
 {
   _config+:: {
     // --- series and links ------------------------------------------------------
@@ -25,7 +27,8 @@
     // The exporter's incident page for one target. %(exporter)s becomes the
     // exporter's host:port (the `exporter` label when relabelling sets one, as in the
     // sharded /probe job, else `instance`; Grafana links use `instance`), %(target)s
-    // the target's name, URL-escaped. Behind TLS (--web.config.file) use https://.
+    // the target's name, URL-escaped; both are required, and a literal % is %%.
+    // Behind TLS (--web.config.file) use https://.
     incidentPageURL: 'http://%(exporter)s/incident?target=%(target)s',
 
     // The label relabelling puts on a PgBouncer target and on the database behind it
@@ -49,9 +52,11 @@
     exhaustionPredictedHorizonSeconds: 3600,
     exhaustionPredictedFor: '10m',
     refusedWindow: '5m',  // DatabaseConnectionsRefused (MySQL/MariaDB server counter)
-    // Duration thresholds select a `threshold_seconds` label value: it must be one of
-    // the exporter's collection.duration_thresholds (default 30, 60, 300, 600, 1800,
-    // 3600 seconds), or the alert never fires.
+    // The two *ThresholdSeconds select a `threshold_seconds` label value, which only
+    // exists for the exporter's collection.duration_thresholds: list yours here (in
+    // seconds; the exporter's default below), and a threshold outside it is refused
+    // rather than built into an alert that never fires.
+    durationThresholds: [30, 60, 300, 600, 1800, 3600],
     longRunningThresholdSeconds: 300,  // DatabaseLongRunningQueries
     longRunningMinSessions: 5,
     longRunningFor: '1m',

@@ -526,6 +526,43 @@ fn a_wrong_setting_is_refused_by_name() {
             vec!["--out", dir, "--set", "novalue"],
             "expected NAME=VALUE",
         ),
+        (
+            vec!["--out", dir, "--set", "connectionsHighFor=abc"],
+            "connectionsHighFor: \"abc\" is not a Prometheus duration",
+        ),
+        (
+            vec!["--out", dir, "--set", "connectionsHighRatio=80"],
+            "connectionsHighRatio: 80 is a fraction (0.8 for 80%)",
+        ),
+        (
+            vec!["--out", dir, "--set", "longRunningThresholdSeconds=45"],
+            "longRunningThresholdSeconds: 45 is not one of durationThresholds",
+        ),
+        (
+            vec![
+                "--out",
+                dir,
+                "--set",
+                "incidentPageURL=http://%(exporter)s/incident",
+            ],
+            "must contain %(exporter)s and %(target)s",
+        ),
+        (
+            vec!["--out", dir, "--set", "runbookBaseURL=https://wiki/{{ . }}"],
+            "which the alerts' Go templates would read as their own",
+        ),
+        (
+            vec!["--out", dir, "--set", "selector=job=~`dbconn.*`"],
+            "which the alerts' Go templates would read as their own",
+        ),
+        (
+            vec!["--out", dir, "--set", "clusterLabel=k8s-cluster"],
+            "clusterLabel: \"k8s-cluster\" is not a Prometheus label name",
+        ),
+        (
+            vec!["--out", dir, "--set", "selector=a", "--set", "selector=b"],
+            "--set selector is given twice",
+        ),
     ] {
         let output = build(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -562,6 +599,16 @@ fn readme_jsonnet() -> String {
 
 /// Evaluates a jsonnet snippet with the repository as its library path.
 fn evaluate(snippet: &str) -> Value {
+    let output = evaluate_raw(snippet);
+    assert!(
+        output.status.success(),
+        "{snippet}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("jsonnet output")
+}
+
+fn evaluate_raw(snippet: &str) -> std::process::Output {
     let mut child = Command::new(python())
         .args([
             "-c",
@@ -575,13 +622,25 @@ fn evaluate(snippet: &str) -> Value {
         .expect("run jsonnet");
     std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), snippet.as_bytes())
         .expect("write the snippet");
-    let output = child.wait_with_output().expect("wait for jsonnet");
-    assert!(
-        output.status.success(),
-        "{snippet}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).expect("jsonnet output")
+    child.wait_with_output().expect("wait for jsonnet")
+}
+
+#[test]
+fn an_import_with_a_wrong_setting_is_refused_by_name() {
+    for (config, said) in [
+        ("selctor: 'job=\"x\"'", "unknown setting(s): selctor"),
+        (
+            "connectionsCriticalFor: 'soon'",
+            "connectionsCriticalFor: \"soon\" is not a Prometheus duration",
+        ),
+    ] {
+        let output = evaluate_raw(&format!(
+            "((import 'mixin/mixin.libsonnet') + {{ _config+:: {{ {config} }} }}).prometheusAlerts"
+        ));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{config} was accepted");
+        assert!(stderr.contains(said), "{config}: {stderr}");
+    }
 }
 
 #[test]
@@ -619,6 +678,8 @@ local ts(title, expr, unit='short', todo='Open the incident page.', link=inciden
   noTodo: g.problems('d', ts('noTodo', 'dbconn_up{%s}' % T, todo='')),
   dropsTarget: g.problems('d', ts('dropsTarget', 'sum by (instance) (dbconn_up{%s})' % T)),
   noLink: g.problems('d', ts('noLink', 'dbconn_up{%s}' % T, link=null)),
+  aggregates: g.problems('d', ts('aggregates', 'max(dbconn_up{%s})' % T)),
+  rewrites: g.problems('d', ts('rewrites', 'label_replace(dbconn_up{%s}, "target", "x", "", "")' % T)),
 }
 "#,
     );
@@ -633,6 +694,8 @@ local ts(title, expr, unit='short', todo='Open the incident page.', link=inciden
         ("noTodo", "does not say what to do"),
         ("dropsTarget", "the data link needs instance and target"),
         ("noLink", "it needs the incident link"),
+        ("aggregates", "the data link needs instance and target"),
+        ("rewrites", "the data link needs instance and target"),
     ] {
         let problems: Vec<&str> = found[case]
             .as_array()
@@ -643,4 +706,39 @@ local ts(title, expr, unit='short', todo='Open the incident page.', link=inciden
         let problems = problems.join("\n");
         assert!(problems.contains(said), "{case}: {problems}");
     }
+}
+
+#[test]
+fn check_finds_a_changed_line_ending_and_a_file_left_behind() {
+    let out = build_with(&[]);
+    let dir = out.path().to_str().expect("utf-8 path");
+    let check = || build(&["--check", "--out", dir]);
+    let output = check();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+
+    let rules = out.path().join("alerts/dbconn.rules.yml");
+    let original = read(&rules);
+    std::fs::write(&rules, original.replace('\n', "\r\n")).expect("write CRLF");
+    let output = check();
+    assert!(!output.status.success(), "CRLF passed --check");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("stale: alerts/dbconn.rules.yml"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(&rules, original).expect("restore");
+
+    std::fs::write(out.path().join("dashboards/dbconn-old.json"), "{}").expect("write");
+    let output = check();
+    assert!(!output.status.success(), "a stray dashboard passed --check");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("dashboards/dbconn-old.json is not built by the mixin"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -57,10 +57,11 @@ local byClauses(expr) = [
 
 // Whether every series of a query keeps its instance and target labels: each
 // `by (...)` names both, and no aggregation drops them wholesale.
-local aggregations = ['sum', 'min', 'max', 'avg', 'count', 'group', 'stddev', 'stdvar'];
+local aggregations = ['sum', 'min', 'max', 'avg', 'count', 'count_values', 'group', 'stddev', 'stdvar', 'quantile'];
 local keepsInstanceAndTarget(expr) =
   std.all([std.member(by, 'instance') && std.member(by, 'target') for by in byClauses(expr)])
   && !has('without', expr)
+  && !has('label_replace', expr)
   && std.all([
     !has(a + '(', expr) && !has(a + ' (', expr)
     for a in aggregations
@@ -338,12 +339,11 @@ local keepsInstanceAndTarget(expr) =
         ]
         + (if has('vector(', t.expr)
            then ['%s: vector() fakes data: %s' % [here, t.expr]] else [])
-        + (if links == [] then [] else [
-             '%s: the data link needs instance and target, and by (%s) drops them: %s'
-             % [here, std.join(', ', by), t.expr]
-             for by in byClauses(t.expr)
-             if !(std.member(by, 'instance') && std.member(by, 'target'))
-           ])
+        + (if links == [] then []
+           else if !keepsInstanceAndTarget(t.expr) then [
+             '%s: the data link needs instance and target, and the query may drop or rewrite them: %s'
+             % [here, t.expr],
+           ] else [])
         for t in p.targets
       ]),
 }

@@ -25,6 +25,26 @@
     else if seconds % 60 == 0 then unit(seconds / 60, 'minute')
     else unit(seconds, 'second'),
 
+  // Seconds in a Prometheus duration such as '5m' or '1h30m'; null when it is not
+  // one (lib/validate.libsonnet names the setting).
+  durationSecondsOrNull(d)::
+    local units = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800, y: 31536000 };
+    local digits = { [c]: true for c in std.stringChars('0123456789') };
+    local step(acc, c) =
+      if std.objectHas(digits, c) then
+        if acc.u == '' then acc { n+: c }
+        else { n: c, u: '', parts: acc.parts + [[acc.n, acc.u]] }
+      else acc { u+: c };
+    local end = std.foldl(step, std.stringChars(d), { n: '', u: '', parts: [] });
+    local parts = end.parts + [[end.n, end.u]];
+    local bad = [p for p in parts if p[0] == '' || !std.objectHas(units, p[1])];
+    if !std.isString(d) || d == '' || bad != [] then null
+    else std.sum([std.parseInt(p[0]) * units[p[1]] for p in parts]),
+
+  durationSeconds(d)::
+    local s = $.durationSecondsOrNull(d);
+    if s == null then error 'not a Prometheus duration: ' + d else s,
+
   runbookURL(cfg, name):: cfg.runbookBaseURL + name + cfg.runbookSuffix,
 
   // The incident page of the alert's target, as a Go template for an annotation.
