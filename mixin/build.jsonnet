@@ -72,7 +72,7 @@ local queries = [
 // json.dumps(indent=2) does (jsonnet would print a threshold of 0.8 as
 // 0.80000000000000004: the same double, but not what anyone wrote).
 {
-  'dashboards/queries.json': queries,
+  'tests/dashboard-queries.json': queries,
   'alerts/dbconn.rules.yml': header + rulesYaml,
   'alerts/kubernetes/prometheusrule.yaml': header + prometheusRuleYaml,
 } + {

@@ -11,7 +11,7 @@
                                                 (e.g. runbooks in an internal wiki)
 
 Outputs (paths relative to the repository, or to DIR): alerts/dbconn.rules.yml,
-alerts/kubernetes/prometheusrule.yaml, dashboards/*.json, dashboards/queries.json.
+alerts/kubernetes/prometheusrule.yaml, dashboards/*.json, tests/dashboard-queries.json.
 
 `--set` takes a name of mixin/config.libsonnet and a value: JSON when it parses as
 JSON (0.7, 300, ["a","b"], "30s"), else the text as it is (30s, https://wiki/x/).
@@ -31,6 +31,8 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 # Where only generated files live: (folder, glob).
 GENERATED_FOLDERS = [("dashboards", "*"), ("alerts", "*.y*ml"), ("alerts/kubernetes", "*")]
+# The panel queries are a test fixture, kept out of dashboards/: a Grafana provisioner
+# pointed at that folder loads every .json file in it as a dashboard.
 
 
 def fail(message):

@@ -9,7 +9,7 @@
 //
 // Each panel query carries a hidden `engines`: the dbconn_target_info engines
 // ("postgresql", "mysql", "mariadb", "pgbouncer") on which it must return data
-// against a Prometheus that scraped a real exporter (dashboards/queries.json,
+// against a Prometheus that scraped a real exporter (tests/dashboard-queries.json,
 // tests/alerts_e2e.rs). A query that exists for one engine only (MySQL/MariaDB
 // server counters such as dbconn_refused_connections_total, PostgreSQL 14+
 // pg_stat_database session counters) is never faked with `or vector(0)`: it comes
@@ -884,7 +884,7 @@ local POOLER = g.engines.pooler;
     local placed = g.layout(panels);
     local titles = [p.title for p in placed if p.type != 'row'];
     local problems = std.flattenArrays([g.problems(uid, p) for p in placed])
-      // queries.json and the runbooks name panels by title.
+      // tests/dashboard-queries.json and the runbooks name panels by title.
       + ['%s: two panels titled %s' % [uid, t] for t in std.set(titles)
          if std.count(titles, t) > 1]
       + [

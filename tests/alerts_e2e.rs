@@ -5,7 +5,7 @@
 //! fire for the right target and resolve once the sessions close — for PostgreSQL
 //! and for MariaDB, through the same rules. The same run
 //! executes every dashboard panel query against that Prometheus. Queries for
-//! PgBouncer targets (`engines` ["pgbouncer"] in dashboards/queries.json) are run
+//! PgBouncer targets (`engines` ["pgbouncer"] in tests/dashboard-queries.json) are run
 //! too, so Prometheus must accept them, but their data is awaited only where a
 //! PgBouncer target is scraped: the end-to-end test of that engine.
 

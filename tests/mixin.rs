@@ -312,7 +312,7 @@ fn a_mixin_with_another_selector_and_thresholds_loads_and_uses_them() {
 
     // The dashboards: every query carries the selector, the uids the prefix, and the
     // usage panels draw their lines at the new levels.
-    let queries = json(&out.path().join("dashboards/queries.json"));
+    let queries = json(&out.path().join("tests/dashboard-queries.json"));
     let queries = queries.as_array().expect("queries");
     assert!(queries.len() > 30, "{} queries", queries.len());
     for q in queries {

@@ -92,7 +92,7 @@ local keepsInstanceAndTarget(expr) =
   datasource: { type: 'prometheus', uid: '${datasource}' },
 
   // One panel query. `engines`: the dbconn_target_info engines on which it must
-  // return data (dashboards/queries.json, tests/alerts_e2e.rs). Whitespace is
+  // return data (tests/dashboard-queries.json, tests/alerts_e2e.rs). Whitespace is
   // collapsed so that a query can be written over several lines.
   q(expr, legend='', engines=$.engines.all, instant=false, format=null):: {
     expr: std.join(' ', [

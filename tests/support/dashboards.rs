@@ -48,10 +48,10 @@ pub fn substitute(expr: &str, target: &str) -> String {
         .replace("$__range", "5m")
 }
 
-/// Every query listed in dashboards/queries.json (built with the dashboards).
+/// Every query listed in tests/dashboard-queries.json (built with the dashboards).
 pub fn queries() -> Vec<serde_json::Value> {
-    let listing = std::fs::read_to_string(repo().join("dashboards/queries.json"))
-        .expect("dashboards/queries.json (.venv/bin/python3 mixin/build.py writes it)");
+    let listing = std::fs::read_to_string(repo().join("tests/dashboard-queries.json"))
+        .expect("tests/dashboard-queries.json (.venv/bin/python3 mixin/build.py writes it)");
     serde_json::from_str(&listing).expect("queries JSON")
 }
 
@@ -126,7 +126,7 @@ pub fn data_links() -> Vec<String> {
     for entry in std::fs::read_dir(repo().join("dashboards")).expect("list dashboards/") {
         let path = entry.expect("dir entry").path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-        if !name.is_some_and(|n| n.ends_with(".json") && n != "queries.json") {
+        if !name.is_some_and(|n| n.ends_with(".json")) {
             continue;
         }
         let board: serde_json::Value =
