@@ -742,3 +742,38 @@ fn check_finds_a_changed_line_ending_and_a_file_left_behind() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn the_idle_in_transaction_runbook_tunes_the_threshold_as_it_says() {
+    let page = read(&repo().join("docs/runbooks/DatabaseIdleInTransaction.md"));
+    let command = page
+        .split("```sh\n")
+        .skip(1)
+        .find(|b| b.contains("idleInTransactionThresholdSeconds"))
+        .and_then(|b| b.split("```").next())
+        .expect("the runbook's tuning command")
+        .trim()
+        .to_string();
+    let out = ScratchDir::new("dbconn-mixin-runbook");
+    let command = command.replace("--out DIR", &format!("--out {}", out.path().display()));
+    let output = Command::new("bash")
+        .args(["-c", &command])
+        .current_dir(repo())
+        .output()
+        .expect("run the runbook's command");
+    assert!(
+        output.status.success(),
+        "{command}:\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rules = yaml(&out.path().join("alerts/dbconn.rules.yml"));
+    let alert = alert(&rules, "DatabaseIdleInTransaction");
+    assert!(
+        text(&alert["expr"]).contains(r#"threshold_seconds="120""#),
+        "{alert}"
+    );
+    assert!(
+        text(&alert["annotations"]["description"]).contains("more than 2 minutes"),
+        "{alert}"
+    );
+}
