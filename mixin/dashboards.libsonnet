@@ -666,7 +666,11 @@ local POOLER = g.engines.pooler;
                   '(DatabaseConnectionsHigh / Critical apply to it), and the ' +
                   'usage ratio of the database behind it: the targets that are not ' +
                   'PgBouncer and carry the same `%s` label (README ' % cfg.clusterLabel +
-                  '"PgBouncer: the pooler and its database"; no line without it).',
+                  '"PgBouncer: the pooler and its database"; no line without it). ' +
+                  "The lines are the database's levels for the two queue alerts " +
+                  '(%s, %s); the pooler\'s own ratio alerts at %s and %s.'
+                  % [pct(cfg.poolQueueDatabaseHeadroomRatio), pct(cfg.poolQueueDatabaseFullRatio),
+                     pct(cfg.connectionsHighRatio), pct(cfg.connectionsCriticalRatio)],
       todo='Clients waiting while the database is under %s: raise '
            % pct(cfg.poolQueueDatabaseHeadroomRatio) +
            'the pool size (' + runbook('PgBouncerQueueWithDatabaseHeadroom') + '); at ' +
