@@ -4,9 +4,15 @@
 local overrides = std.extVar('overrides');
 local base = import 'mixin.libsonnet';
 local util = import 'lib/util.libsonnet';
-// lib/validate.libsonnet (the mixin's assert) refuses an unknown name or a wrong
-// value by name.
-local mixin = base { _config+:: overrides };
+// lib/validate.libsonnet (the mixin's assert) refuses a wrong value by name; a name
+// the mixin does not know is refused here (an import may share _config with other
+// mixins, whose names are theirs).
+local known = std.objectFieldsAll(base._config);
+local unknown = [k for k in std.objectFields(overrides) if !std.member(known, k)];
+local mixin =
+  if unknown != [] then
+    error 'unknown setting(s): %s (known: %s)' % [std.join(', ', unknown), std.join(', ', known)]
+  else base { _config+:: overrides };
 
 local settings =
   if std.length(overrides) == 0 then ''

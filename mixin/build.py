@@ -126,7 +126,9 @@ def main():
                 if relative not in files:
                     fail(f"{relative} is not built by the mixin: remove it, or build it there")
     if stale:
-        fail(f"stale: {', '.join(stale)}; run .venv/bin/python3 mixin/build.py")
+        rebuild = ".venv/bin/python3 mixin/build.py" + (
+            f" --out {args.out} (with the same --set)" if args.out is not None else "")
+        fail(f"stale or missing: {', '.join(stale)}; run {rebuild}")
     if args.check:
         print(f"mixin/build.py: {len(files)} generated files are up to date")
 

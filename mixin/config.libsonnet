@@ -5,8 +5,9 @@
 //
 // or, without writing jsonnet, with `mixin/build.py --set NAME=VALUE --out DIR`
 // (README "Runbooks in your own wiki"). Either way lib/validate.libsonnet refuses,
-// by name, an unknown setting and a value that would give a rule Prometheus
-// refuses or one that can never fire.
+// by name, a value that would give a rule Prometheus refuses or one that can never
+// fire; build.py also refuses a name this file does not have (an import leaves
+// other names alone: they may be another mixin's).
 {
   _config+:: {
     // --- series and links ------------------------------------------------------

@@ -563,6 +563,34 @@ fn a_wrong_setting_is_refused_by_name() {
             vec!["--out", dir, "--set", "selector=a", "--set", "selector=b"],
             "--set selector is given twice",
         ),
+        (
+            vec!["--out", dir, "--set", r#"selector=job="x","#],
+            "is not a list of matchers",
+        ),
+        (
+            vec!["--out", dir, "--set", r#"selector=job~"x""#],
+            "one of = != =~ !~ expected after job",
+        ),
+        (
+            vec!["--out", dir, "--set", "refusedWindow=0s"],
+            r#"refusedWindow: "0s" must be longer than 0"#,
+        ),
+        (
+            vec!["--out", dir, "--set", "exhaustedRefusalWindow=5m1h"],
+            r#"exhaustedRefusalWindow: "5m1h" is not a Prometheus duration"#,
+        ),
+        (
+            vec!["--out", dir, "--set", "idleConnectionsShare=1"],
+            "idleConnectionsShare must be below 1",
+        ),
+        (
+            vec!["--out", dir, "--set", "runbookSuffix=\")"],
+            "which no URL holds",
+        ),
+        (
+            vec!["--out", dir, "--set", "dashboardTimeFrom=nowhere"],
+            "is not a Grafana time",
+        ),
     ] {
         let output = build(&args);
         let stderr = String::from_utf8_lossy(&output.stderr);
@@ -626,21 +654,36 @@ fn evaluate_raw(snippet: &str) -> std::process::Output {
 }
 
 #[test]
-fn an_import_with_a_wrong_setting_is_refused_by_name() {
-    for (config, said) in [
-        ("selctor: 'job=\"x\"'", "unknown setting(s): selctor"),
-        (
-            "connectionsCriticalFor: 'soon'",
-            "connectionsCriticalFor: \"soon\" is not a Prometheus duration",
-        ),
-    ] {
-        let output = evaluate_raw(&format!(
-            "((import 'mixin/mixin.libsonnet') + {{ _config+:: {{ {config} }} }}).prometheusAlerts"
-        ));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{config} was accepted");
-        assert!(stderr.contains(said), "{config}: {stderr}");
-    }
+fn an_import_with_a_wrong_value_is_refused_by_name_and_other_mixins_names_are_left_alone() {
+    let config = "connectionsCriticalFor: 'soon'";
+    let output = evaluate_raw(&format!(
+        "((import 'mixin/mixin.libsonnet') + {{ _config+:: {{ {config} }} }}).prometheusAlerts"
+    ));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{config} was accepted");
+    assert!(
+        stderr.contains(r#"connectionsCriticalFor: "soon" is not a Prometheus duration"#),
+        "{stderr}"
+    );
+    // Mixins merged into one _config each keep their own names.
+    let alerts = evaluate(
+        "((import 'mixin/mixin.libsonnet') + { _config+:: { nodeExporterSelector: 'job=\"node\"' } }).prometheusAlerts",
+    );
+    assert!(
+        alerts["groups"].as_array().is_some_and(|g| g.len() == 4),
+        "{alerts}"
+    );
+}
+
+#[test]
+fn a_selector_with_braces_in_a_regex_builds_and_loads() {
+    let out = build_with(&[r#"selector=instance=~"db-[0-9]{2}:9187""#]);
+    promtool(&["check", "rules", "alerts/dbconn.rules.yml"], out.path());
+    let queries = read(&out.path().join("tests/dashboard-queries.json"));
+    assert!(
+        queries.contains(r#"instance=~\"db-[0-9]{2}:9187\""#),
+        "{queries}"
+    );
 }
 
 #[test]
@@ -726,7 +769,7 @@ fn check_finds_a_changed_line_ending_and_a_file_left_behind() {
     let output = check();
     assert!(!output.status.success(), "CRLF passed --check");
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("stale: alerts/dbconn.rules.yml"),
+        String::from_utf8_lossy(&output.stderr).contains("stale or missing: alerts/dbconn.rules.yml"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );

@@ -34,7 +34,12 @@ local quoted(s, i) =
 local selectors(expr) = [
   local end = scan(expr, i + std.length('dbconn_'), lower);
   local brace = scan(expr, end, blank);
-  local close = [c for c in findSubstr('}', expr) if c > brace];
+  // The selector ends at the first } outside a quoted value (a regex may hold {2}).
+  local close = [
+    c
+    for c in findSubstr('}', expr)
+    if c > brace && std.length(findSubstr('"', std.substr(expr, brace, c - brace))) % 2 == 0
+  ];
   {
     name: std.substr(expr, i, end - i),
     matchers:

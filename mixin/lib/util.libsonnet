@@ -38,7 +38,11 @@
     local end = std.foldl(step, std.stringChars(d), { n: '', u: '', parts: [] });
     local parts = end.parts + [[end.n, end.u]];
     local bad = [p for p in parts if p[0] == '' || !std.objectHas(units, p[1])];
-    if !std.isString(d) || d == '' || bad != [] then null
+    // Prometheus takes each unit once, largest first: 1h30m, not 30m1h or 1m1m.
+    local order = ['y', 'w', 'd', 'h', 'm', 's', 'ms'];
+    local ranks = [std.find(p[1], order)[0] for p in parts if bad == []];
+    local ordered = std.all([ranks[i] < ranks[i + 1] for i in std.range(0, std.length(ranks) - 2)]);
+    if !std.isString(d) || d == '' || bad != [] || !ordered then null
     else std.sum([std.parseInt(p[0]) * units[p[1]] for p in parts]),
 
   durationSeconds(d)::
