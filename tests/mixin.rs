@@ -769,7 +769,8 @@ fn check_finds_a_changed_line_ending_and_a_file_left_behind() {
     let output = check();
     assert!(!output.status.success(), "CRLF passed --check");
     assert!(
-        String::from_utf8_lossy(&output.stderr).contains("stale or missing: alerts/dbconn.rules.yml"),
+        String::from_utf8_lossy(&output.stderr)
+            .contains("stale or missing: alerts/dbconn.rules.yml"),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
